@@ -1,0 +1,122 @@
+"""The `imgfleet` command: parse arguments, call one function."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+from collections.abc import Sequence
+from urllib.parse import quote
+
+from pydantic import ValidationError
+
+from imgfleet.core.errors import ImgfleetError
+from imgfleet.core.signing import sign
+from imgfleet.settings import Settings, env_name, reference
+
+
+def load_settings() -> Settings:
+    """Settings from the environment (and IMGFLEET_CONFIG); exits with the bad field named."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            loc = [str(p) for p in problem["loc"]]
+            name = env_name(loc[0], loc[1]) if len(loc) >= 2 else f"IMGFLEET_{loc[0].upper()}"
+            lines.append(f"invalid setting {name}: {problem['msg']}")
+        raise SystemExit("\n".join(lines)) from None
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"invalid settings: {error}") from None
+
+
+def check(settings: Settings) -> None:
+    """Build everything the service would build at start, so bad settings fail here."""
+    from imgfleet.wiring import delivery_config
+
+    root = settings.sources.local_root
+    if root is not None and not root.is_dir():
+        raise SystemExit(f"invalid setting IMGFLEET_SOURCES__LOCAL_ROOT: {root} is not a folder")
+    try:
+        delivery_config(settings)
+    except (ImgfleetError, ValueError) as error:
+        raise SystemExit(f"invalid setting IMGFLEET_SECURITY__PRESETS: {error}") from None
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from imgfleet.logs import configure_logging
+    from imgfleet.wiring import build_app
+
+    check(settings)
+    configure_logging(settings.server.log_level)
+    uvicorn.run(
+        build_app(settings),
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def signed_path(
+    settings: Settings, options: str, source: str, ext: str | None, plain: bool
+) -> str:
+    """The path a client would request: /<signature>/<options>/<source>."""
+    if plain:
+        tail = "plain/" + quote(source, safe=":/?=&") + (f"@{ext}" if ext else "")
+    else:
+        encoded = base64.urlsafe_b64encode(source.encode()).rstrip(b"=").decode()
+        tail = encoded + (f".{ext}" if ext else "")
+    path = "/" + "/".join(part for part in (options.strip("/"), tail) if part)
+    pairs = settings.security.key_pairs
+    if not pairs:
+        return "/insecure" + path
+    key, salt = pairs[0]
+    return "/" + sign(path, key, salt, settings.security.signature_size) + path
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="imgfleet", description=__doc__)
+    parser.add_argument("--config", help="TOML settings file (same as IMGFLEET_CONFIG)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p_serve = commands.add_parser("serve", help="run the HTTP service")
+    p_serve.add_argument("--host", help="bind address (default: settings, 127.0.0.1)")
+    p_serve.add_argument("--port", type=int, help="TCP port (default: settings, 8080)")
+
+    p_sign = commands.add_parser("sign", help="print a signed URL")
+    p_sign.add_argument("options", help="processing options, e.g. rs:fill:300:200/q:80")
+    p_sign.add_argument("source", help="source URL, e.g. local:///cat.jpg")
+    p_sign.add_argument("--ext", help="output format extension, e.g. webp")
+    p_sign.add_argument("--plain", action="store_true", help="plain source instead of base64")
+    p_sign.add_argument("--base-url", default="", help="prefix, e.g. http://127.0.0.1:8080")
+
+    commands.add_parser("check-config", help="validate settings and exit")
+    commands.add_parser("settings-doc", help="print the settings reference (Markdown)")
+
+    args = parser.parse_args(argv)
+    if args.config:
+        os.environ["IMGFLEET_CONFIG"] = args.config
+    if args.command == "settings-doc":
+        sys.stdout.write(reference())
+        return
+    settings = load_settings()
+    if args.command == "serve":
+        port = settings.server.port if args.port is None else args.port
+        serve(settings, args.host or settings.server.host, port)
+    elif args.command == "sign":
+        print(args.base_url.rstrip("/") + signed_path(
+            settings, args.options, args.source, args.ext, args.plain
+        ))
+    elif args.command == "check-config":
+        check(settings)
+        print("settings are valid")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""The one error tree of imgfleet.
+
+Every error a client can cause carries its HTTP status and a message safe to show that
+client (it names the parameter, the expected shape and what was received). Only the HTTP
+shell turns these into responses; everything below raises them.
+
+    ImgfleetError (500, fault)
+    ├── BadRequest (400)                  malformed URL, option or argument
+    │   └── BadOption (400)               names the option, the expected shape, what came
+    ├── Forbidden (403)
+    │   ├── BadSignature (403)
+    │   └── ForbiddenSource (403)         not allowlisted, SSRF guard, path escape
+    ├── NotFound (404)
+    │   ├── SourceNotFound (404)
+    │   └── Expired (404)                 `expires` in the past
+    ├── TooLarge (413)                    source bytes over the limit
+    ├── UnsupportedMedia (415)            not an image, or a format that is not enabled
+    ├── OverLimit (422)                   resolution, frames or result dimension limits
+    ├── Overloaded (503)                  admission refused; carries Retry-After
+    ├── OriginError (502)                 the origin answered badly
+    ├── OriginTimeout (504)               the origin did not answer in time
+    └── RenderTimeout (504)               the render deadline passed
+"""
+
+from __future__ import annotations
+
+
+class ImgfleetError(Exception):
+    """Base of every imgfleet error; unknown subclasses are server faults (500)."""
+
+    status: int = 500
+    is_fault: bool = True
+    reason: str = "internal"
+
+    def __init__(self, public_message: str) -> None:
+        super().__init__(public_message)
+        self.public_message = public_message
+
+
+class BadRequest(ImgfleetError):
+    status, is_fault, reason = 400, False, "bad_request"
+
+
+class BadOption(BadRequest):
+    """An option that is unknown, or has the wrong number or kind of arguments."""
+
+    reason = "bad_option"
+
+    def __init__(self, option: str, expected: str, received: str) -> None:
+        super().__init__(f"option {option!r}: expected {expected}, received {received!r}")
+        self.option = option
+
+
+class Forbidden(ImgfleetError):
+    status, is_fault, reason = 403, False, "forbidden"
+
+
+class BadSignature(Forbidden):
+    reason = "bad_signature"
+
+
+class ForbiddenSource(Forbidden):
+    reason = "forbidden_source"
+
+
+class NotFound(ImgfleetError):
+    status, is_fault, reason = 404, False, "not_found"
+
+
+class SourceNotFound(NotFound):
+    reason = "source_not_found"
+
+
+class Expired(NotFound):
+    reason = "expired"
+
+
+class TooLarge(ImgfleetError):
+    status, is_fault, reason = 413, False, "too_large"
+
+
+class UnsupportedMedia(ImgfleetError):
+    status, is_fault, reason = 415, False, "unsupported"
+
+
+class OverLimit(ImgfleetError):
+    status, is_fault, reason = 422, False, "over_limit"
+
+
+class Overloaded(ImgfleetError):
+    status, is_fault, reason = 503, False, "overloaded"
+
+    def __init__(self, public_message: str, retry_after: int = 1) -> None:
+        super().__init__(public_message)
+        self.retry_after = retry_after
+
+
+class OriginError(ImgfleetError):
+    status, is_fault, reason = 502, False, "origin_error"
+
+
+class OriginTimeout(ImgfleetError):
+    status, is_fault, reason = 504, False, "origin_timeout"
+
+
+class RenderTimeout(ImgfleetError):
+    status, is_fault, reason = 504, False, "render_timeout"

@@ -1,0 +1,180 @@
+"""The ASGI shell: turns a request into one service call, and errors into responses.
+
+Plain ASGI rather than a framework: four routes, and the image route is the hot path where
+every object per request shows up in the benchmark.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from imgfleet.core.errors import ImgfleetError
+from imgfleet.http.headers import delivery_headers, error_headers
+from imgfleet.metrics import Metrics
+from imgfleet.service.delivery import DeliveryService
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+log = logging.getLogger("imgfleet.access")
+fault_log = logging.getLogger("imgfleet.error")
+
+_METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+class App:
+    """The imgfleet HTTP application (ASGI 3)."""
+
+    def __init__(
+        self,
+        delivery: DeliveryService,
+        metrics: Metrics,
+        *,
+        ttl: int,
+        error_ttl: int,
+        access_log: bool = True,
+        on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.delivery = delivery
+        self.metrics = metrics
+        self.ttl = ttl
+        self.error_ttl = error_ttl
+        self.access_log = access_log
+        self.on_shutdown = on_shutdown
+        self.ready = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        route, status, size, extra = await self._dispatch(scope, send, request_id)
+        elapsed = time.perf_counter() - started
+        self.metrics.requests.labels(route, str(status)).inc()
+        self.metrics.request_duration.labels(route).observe(elapsed)
+        self.metrics.bytes_out.inc(size)
+        if self.access_log:
+            log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "bytes": size,
+                    **extra,
+                },
+            )
+
+    async def _dispatch(
+        self, scope: Scope, send: Send, request_id: str
+    ) -> tuple[str, int, int, dict[str, Any]]:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        rid = [(b"x-request-id", request_id.encode())]
+        if method not in ("GET", "HEAD"):
+            headers = [*rid, (b"allow", b"GET, HEAD")]
+            status, size = await _respond(send, 405, headers, b"method not allowed\n", method)
+            return "other", status, size, {}
+        if path == "/health":
+            return ("health", *await _respond(send, 200, rid, b"ok\n", method), {})
+        if path == "/ready":
+            status = 200 if self.ready else 503
+            body = b"ready\n" if self.ready else b"starting or stopping\n"
+            return ("ready", *await _respond(send, status, rid, body, method), {})
+        if path == "/metrics":
+            self.metrics.renders_in_flight.set(self.delivery.admission.running)
+            self.metrics.renders_queued.set(self.delivery.admission.queued)
+            headers = [*rid, (b"content-type", _METRICS_TYPE)]
+            body = self.metrics.exposition()
+            return ("metrics", *await _respond(send, 200, headers, body, method), {})
+        return await self._image(scope, send, rid, method)
+
+    async def _image(
+        self, scope: Scope, send: Send, rid: Headers, method: str
+    ) -> tuple[str, int, int, dict[str, Any]]:
+        request_headers = dict(scope["headers"])
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).partition(b"?")[0]
+        try:
+            delivery = await self.delivery.deliver(
+                raw_path.decode("latin-1"), request_headers.get(b"accept", b"").decode("latin-1")
+            )
+        except ImgfleetError as error:
+            return await self._error(send, rid, method, error)
+        except Exception as error:  # a bug: answer 500, log the traceback, keep serving
+            fault_log.exception("unhandled error", extra={"request_id": rid[0][1].decode()})
+            return await self._error(send, rid, method, ImgfleetError(f"internal error: {type(error).__name__}"))
+        headers = [*rid, *delivery_headers(delivery, self.ttl, time.time())]
+        etag = b'"' + delivery.key.encode() + b'"'
+        if _etag_matches(request_headers.get(b"if-none-match"), etag):
+            kept = [h for h in headers if h[0] != b"content-type"]
+            status, size = await _respond(send, 304, kept, b"", "HEAD")
+        else:
+            status, size = await _respond(send, 200, headers, delivery.rendition.body, method)
+        return "image", status, size, {"cache": "hit" if delivery.cache_hit else "miss"}
+
+    async def _error(
+        self, send: Send, rid: Headers, method: str, error: ImgfleetError
+    ) -> tuple[str, int, int, dict[str, Any]]:
+        body = orjson.dumps(
+            {"status": error.status, "error": error.reason, "message": error.public_message}
+        )
+        headers = [*rid, *error_headers(error, self.error_ttl)]
+        status, size = await _respond(send, error.status, headers, body + b"\n", method)
+        return "image", status, size, {"error": error.reason}
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.ready = True
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.ready = False
+                if self.on_shutdown is not None:
+                    await self.on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _respond(
+    send: Send, status: int, headers: Headers, body: bytes, method: str
+) -> tuple[int, int]:
+    if not any(name == b"content-type" for name, _ in headers) and status != 304:
+        headers = [*headers, (b"content-type", b"text/plain; charset=utf-8")]
+    if status != 304:
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    sent = b"" if method == "HEAD" or status == 304 else body
+    await send({"type": "http.response.body", "body": sent})
+    return status, len(sent)
+
+
+def _etag_matches(header: bytes | None, etag: bytes) -> bool:
+    if not header:
+        return False
+    if header.strip() == b"*":
+        return True
+    return any(tag.strip().removeprefix(b"W/") == etag for tag in header.split(b","))
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            if 0 < len(text) <= 128 and text.isprintable():
+                return text
+    return uuid.uuid4().hex

@@ -1,0 +1,145 @@
+"""The libvips engine: probe a source's header, render a plan into encoded bytes.
+
+This is the adapter boundary for libvips: a `pyvips.Error` never leaves it. A failure while
+pixels move is the source's fault (corrupt, truncated: 415) unless the deadline killed the
+work (504).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import pyvips
+
+from imgfleet.core.errors import OverLimit, RenderTimeout, UnsupportedMedia
+from imgfleet.core.geometry import Plan
+from imgfleet.core.options import ImageFormat, ProcessingOptions
+from imgfleet.core.source import SourceInfo
+from imgfleet.imaging import pipeline
+from imgfleet.imaging.context import Context
+from imgfleet.imaging.deadline import Deadline
+from imgfleet.imaging.load import load
+from imgfleet.imaging.metadata import keep_flags
+from imgfleet.imaging.probe import ANIMATED, probe
+from imgfleet.imaging.save import encode
+from imgfleet.settings import FormatSettings, LimitSettings
+
+log = logging.getLogger(__name__)
+
+# Bump the revision whenever the same inputs would render different bytes.
+ENGINE_REVISION = 1
+ENGINE_VERSION = (
+    f"vips-engine/{ENGINE_REVISION}"
+    f"+libvips-{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
+)
+
+
+def configure_vips(concurrency: int | None = None) -> None:
+    """Process-wide libvips settings; call once before rendering.
+
+    The operation cache is off (renders are cached as bytes elsewhere and its memory is
+    better spent on renders); untrusted loaders (ImageMagick, matrix, FITS, ...) are blocked.
+    `concurrency` sets libvips' threads per render (default: one per core).
+    """
+    pyvips.cache_set_max(0)
+    pyvips.cache_set_max_mem(0)
+    pyvips.cache_set_max_files(0)
+    pyvips.block_untrusted_set(True)
+    if concurrency:
+        pyvips.concurrency_set(concurrency)
+
+
+class VipsEngine:
+    """Implements the `Engine` port with libvips."""
+
+    version = ENGINE_VERSION
+
+    def __init__(self, formats: FormatSettings, limits: LimitSettings) -> None:
+        self.formats = formats
+        self.limits = limits
+
+    def probe(self, data: bytes) -> SourceInfo:
+        return probe(data, svg_input=self.formats.svg_input)
+
+    def render(
+        self,
+        data: bytes,
+        info: SourceInfo,
+        plan: Plan,
+        options: ProcessingOptions,
+        fmt: ImageFormat,
+        quality: int,
+        deadline: float,
+    ) -> bytes:
+        """Render `plan` of `data` as `fmt`; blocks, so run it in a worker thread."""
+        clock = Deadline(deadline)
+        clock.check("loading")
+        if not fmt.can_save:
+            raise UnsupportedMedia(f"format: expected an output format, received {fmt.value}")
+        if info.format is ImageFormat.SVG and not self.formats.svg_input:
+            raise UnsupportedMedia("source: SVG input is disabled on this server")
+        pages = self._pages(info, options, fmt)
+        ctx = Context(plan=plan, options=options, output=fmt, deadline=clock)
+        try:
+            image = load(data, info, plan, pages=pages, max_pixels=self._max_pixels(options))
+            clock.watch(image)
+            image = self._frames(ctx, image) if pages > 1 else pipeline.run(ctx, image)
+            return encode(ctx, image, quality, self.formats, keep_flags(options, image))
+        except pyvips.Error as exc:
+            if clock.passed:
+                raise RenderTimeout("render: the deadline passed while processing") from exc
+            log.info("libvips failed on a %s source: %s", info.format.value, exc)
+            raise UnsupportedMedia(
+                f"source: the {info.format.value} image is corrupt or truncated"
+            ) from exc
+
+    def _max_pixels(self, options: ProcessingOptions) -> float:
+        megapixels = options.security.max_src_resolution or self.limits.max_src_megapixels
+        return megapixels * 1_000_000
+
+    def _pages(self, info: SourceInfo, options: ProcessingOptions, fmt: ImageFormat) -> int:
+        """Frames to load: all of an animation kept as one, else the first. Limits apply."""
+        if info.width * info.height * info.pages > self._max_pixels(options):
+            raise OverLimit(
+                f"source: {info.width}x{info.height} x {info.pages} frames is "
+                f"{info.megapixels:.1f} MP, over the {self._max_pixels(options) / 1e6:g} MP limit"
+            )
+        if info.pages <= 1 or info.format not in ANIMATED or fmt not in ANIMATED:
+            return 1
+        security = options.security
+        max_frames = security.max_animation_frames or self.limits.max_frames
+        if info.pages > max_frames:
+            raise OverLimit(
+                f"source: expected at most {max_frames} animation frames, received {info.pages}"
+            )
+        frame_mp = security.max_animation_frame_resolution or self.limits.max_frame_megapixels
+        if info.width * info.height > frame_mp * 1_000_000:
+            raise OverLimit(
+                f"source: animation frames of {info.width}x{info.height} are over the "
+                f"{frame_mp:g} MP per-frame limit"
+            )
+        return info.pages
+
+    def _frames(self, ctx: Context, strip: pyvips.Image) -> pyvips.Image:
+        """Run the pipeline on every frame of an animation strip and stack the results."""
+        height = strip.get_page_height()
+        count = max(strip.height // height, 1)
+        frame_ctx = dataclasses.replace(ctx, frame=True)
+        frames = [
+            pipeline.run(frame_ctx, strip.crop(0, i * height, strip.width, height))
+            for i in range(count)
+        ]
+        out = pyvips.Image.arrayjoin(frames, across=1).copy()
+        out.set_type(pyvips.GValue.gint_type, "page-height", frames[0].height)
+        out.set_type(pyvips.GValue.array_int_type, "delay", _delays(strip, count))
+        loop = strip.get("loop") if strip.get_typeof("loop") else 0
+        out.set_type(pyvips.GValue.gint_type, "loop", int(loop))
+        return out
+
+
+def _delays(strip: pyvips.Image, count: int) -> list[int]:
+    """Per-frame delays in ms, padded with the last one (or 100 ms) to `count` frames."""
+    delays = list(strip.get("delay")) if strip.get_typeof("delay") else []
+    delays = [int(d) for d in delays][:count]
+    return delays + [delays[-1] if delays else 100] * (count - len(delays))

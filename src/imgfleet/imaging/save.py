@@ -1,0 +1,73 @@
+"""Save: per-format encoder options, and lowering quality until `max_bytes` fits."""
+
+from __future__ import annotations
+
+import math
+
+import pyvips
+
+from imgfleet.core.errors import UnsupportedMedia
+from imgfleet.core.options import ImageFormat
+from imgfleet.imaging.context import Context
+from imgfleet.settings import FormatSettings
+
+LOSSY = frozenset({ImageFormat.JPEG, ImageFormat.WEBP, ImageFormat.AVIF})
+MIN_QUALITY = 10
+
+
+def save(
+    image: pyvips.Image, fmt: ImageFormat, quality: int, formats: FormatSettings, keep: int
+) -> bytes:
+    """Encode `image`; an animation strip carries its page-height, delays and loop."""
+    match fmt:
+        case ImageFormat.JPEG:
+            # 4:2:0 at every quality (libvips' "auto" drops subsampling from Q 90 up).
+            return image.jpegsave_buffer(
+                Q=quality,
+                interlace=formats.jpeg_progressive,
+                optimize_coding=False,
+                subsample_mode="on",
+                keep=keep,
+            )
+        case ImageFormat.PNG:
+            return image.pngsave_buffer(compression=formats.png_compression, keep=keep)
+        case ImageFormat.WEBP:
+            return image.webpsave_buffer(Q=quality, effort=formats.webp_effort, keep=keep)
+        case ImageFormat.AVIF:
+            return image.heifsave_buffer(
+                Q=quality, compression="av1", effort=formats.avif_effort, bitdepth=8, keep=keep
+            )
+        case ImageFormat.GIF:
+            return image.gifsave_buffer(keep=keep)
+        case ImageFormat.TIFF:
+            return image.tiffsave_buffer(compression="deflate", predictor="horizontal", keep=keep)
+        case ImageFormat.SVG:
+            raise UnsupportedMedia(
+                "format: expected jpeg, png, webp, avif, gif or tiff, received svg"
+            )
+
+
+def encode(
+    ctx: Context, image: pyvips.Image, quality: int, formats: FormatSettings, keep: int
+) -> bytes:
+    """Save at `quality`; over `max_bytes` (lossy formats), retry at lower qualities.
+
+    Each retry re-encodes the same pixels from memory; the smallest attempt is returned
+    when even `MIN_QUALITY` does not fit.
+    """
+    limit = ctx.options.max_bytes
+    if not limit or ctx.output not in LOSSY:
+        return save(image, ctx.output, quality, formats, keep)
+    image = ctx.materialize(image)
+    while True:
+        data = save(image, ctx.output, quality, formats, keep)
+        if len(data) <= limit or quality <= MIN_QUALITY:
+            return data
+        ctx.deadline.check("re-encoding to fit max_bytes")
+        quality = lower_quality(quality, len(data), limit)
+
+
+def lower_quality(quality: int, size: int, limit: int) -> int:
+    """The next quality to try: bytes shrink roughly with the square of quality."""
+    guess = round(quality * math.sqrt(max(limit / size, 0.25)))
+    return max(MIN_QUALITY, min(quality - 5, guess))

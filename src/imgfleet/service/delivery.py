@@ -1,0 +1,229 @@
+"""The delivery path of a GET: signature → options → cache key → cache → single-flight → render.
+
+Everything here is orchestration over ports; the rules live in `core`, the pixels in the
+engine and the bytes in the source adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from imgfleet.core import geometry, limits
+from imgfleet.core.cache_key import render_key
+from imgfleet.core.errors import BadRequest, BadSignature, Expired, ImgfleetError, TooLarge
+from imgfleet.core.negotiation import negotiate
+from imgfleet.core.option_parser import ParsedPath, Presets, parse_path
+from imgfleet.core.options import ImageFormat, ProcessingOptions
+from imgfleet.core.signing import KeyPair, verify
+from imgfleet.core.source import SourceInfo
+from imgfleet.metrics import Metrics
+from imgfleet.ports import Clock, Engine, SourceLoader
+from imgfleet.service.admission import Admission
+from imgfleet.service.lru import ByteLRU
+from imgfleet.service.single_flight import SingleFlight
+from imgfleet.settings import FormatSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Rendition:
+    body: bytes
+    media_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What the HTTP shell needs to answer a GET."""
+
+    rendition: Rendition
+    key: str  # canonical cache key; the strong ETag
+    negotiated: bool  # the format followed Accept: the response must say Vary: Accept
+    signed: bool  # a signed URL names one immutable rendition
+    expires: int | None
+    filename: str | None
+    attachment: bool
+    cache_hit: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    key_pairs: tuple[KeyPair, ...]
+    signature_size: int
+    presets: Presets
+    only_presets: bool
+    allow_security_options: bool
+    defaults: ProcessingOptions
+    limits: limits.Limits
+    formats: FormatSettings
+    render_timeout: float
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        config: DeliveryConfig,
+        *,
+        engine: Engine,
+        sources: Mapping[str, SourceLoader],
+        admission: Admission,
+        clock: Clock,
+        metrics: Metrics,
+        result_cache: ByteLRU[str, Rendition],
+        source_cache: ByteLRU[str, bytes],
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.sources = sources
+        self.admission = admission
+        self.clock = clock
+        self.metrics = metrics
+        self.results = result_cache
+        self.source_bytes = source_cache
+        self._renders: SingleFlight[str, Rendition] = SingleFlight()
+        self._fetches: SingleFlight[str, bytes] = SingleFlight()
+
+    async def deliver(self, raw_path: str, accept: str) -> Delivery:
+        started = self.clock.monotonic()
+        signature, path = _split_signature(raw_path)
+        self._verify(signature, path)
+        parsed = self._parse(path)
+        options = parsed.options
+        if options.expires is not None and options.expires < self.clock.time():
+            raise Expired("the URL has expired")
+
+        target, negotiated = self._target(options, accept)
+        key = render_key(
+            options, parsed.source_url, target, self.engine.version, self._quality(target)
+        )
+        rendition = self.results.get(key)
+        hit = rendition is not None
+        self.metrics.cache.labels("hit" if hit else "miss").inc()
+        if rendition is None:
+            deadline = started + self.config.render_timeout
+            rendition, shared = await self._renders.run(
+                key, lambda: self._render_miss(key, parsed, target, negotiated, deadline)
+            )
+            if shared:
+                self.metrics.coalesced.inc()
+        return Delivery(
+            rendition=rendition,
+            key=key,
+            negotiated=negotiated,
+            signed=bool(self.config.key_pairs),
+            expires=options.expires,
+            filename=options.filename,
+            attachment=options.return_attachment,
+            cache_hit=hit,
+        )
+
+    def _verify(self, signature: str, path: str) -> None:
+        pairs, size = self.config.key_pairs, self.config.signature_size
+        try:
+            verify(signature, path, pairs, size)
+        except BadSignature:
+            # Proxies may re-encode ':' in the options; imgproxy's clients sign it unescaped.
+            unescaped = unquote(path)
+            if unescaped == path:
+                raise
+            verify(signature, unescaped, pairs, size)
+
+    def _parse(self, path: str) -> ParsedPath:
+        c = self.config
+        return parse_path(
+            path,
+            defaults=c.defaults,
+            presets=c.presets,
+            only_presets=c.only_presets,
+            allow_security_options=c.allow_security_options,
+        )
+
+    def _target(self, options: ProcessingOptions, accept: str) -> tuple[ImageFormat | None, bool]:
+        """The output format asked for, or the negotiated one (None: the source's own)."""
+        if options.format is not None:
+            return options.format, False
+        f = self.config.formats
+        if not (f.prefer_avif or f.prefer_webp):
+            return None, False
+        return negotiate(accept, prefer_avif=f.prefer_avif, prefer_webp=f.prefer_webp), True
+
+    def _quality(self, fmt: ImageFormat | None) -> int | None:
+        return None if fmt is None else self.config.formats.quality_for(fmt.value)
+
+    async def _render_miss(
+        self,
+        key: str,
+        parsed: ParsedPath,
+        target: ImageFormat | None,
+        negotiated: bool,
+        deadline: float,
+    ) -> Rendition:
+        options = parsed.options
+        lim = self.config.limits.overridden(options.security)
+        data = await self._fetch(parsed.source_url, lim.max_src_bytes)
+        rendition = await self.admission.run(
+            self._render_job, data, options, target, negotiated, lim, deadline
+        )
+        self.results.put(key, rendition)
+        self.metrics.result_cache_bytes.set(self.results.size)
+        return rendition
+
+    def _render_job(
+        self,
+        data: bytes,
+        options: ProcessingOptions,
+        target: ImageFormat | None,
+        negotiated: bool,
+        lim: limits.Limits,
+        deadline: float,
+    ) -> Rendition:
+        """Runs in a worker thread: header checks, plan, render."""
+        info = self.engine.probe(data)
+        limits.check_source(info, lim)
+        if options.raw or info.format in options.skip_processing:
+            return Rendition(data, info.format.media_type)
+        fmt = _output_format(target, negotiated, info)
+        plan = geometry.plan(options, info.width, info.height, info.exif_orientation)
+        limits.check_result(plan, lim)
+        quality = options.quality_for(fmt, self.config.formats.quality_for(fmt.value))
+        started = self.clock.monotonic()
+        body = self.engine.render(data, info, plan, options, fmt, quality, deadline)
+        self.metrics.render_duration.labels(fmt.value).observe(self.clock.monotonic() - started)
+        return Rendition(body, fmt.media_type)
+
+    async def _fetch(self, url: str, max_bytes: int) -> bytes:
+        cached = self.source_bytes.get(url)
+        if cached is None:
+            cached, _ = await self._fetches.run(url, lambda: self._fetch_uncached(url, max_bytes))
+        if len(cached) > max_bytes:
+            # Cached under a request whose limit was raised by an override.
+            raise TooLarge(f"source is {len(cached)} bytes; the limit is {max_bytes}")
+        return cached
+
+    async def _fetch_uncached(self, url: str, max_bytes: int) -> bytes:
+        scheme = url.partition(":")[0].lower()
+        loader = self.sources.get(scheme)
+        if loader is None:
+            raise BadRequest(f"source scheme {scheme!r} is not enabled")
+        try:
+            data = await loader.fetch(url, max_bytes)
+        except ImgfleetError as error:
+            self.metrics.source_errors.labels(error.reason).inc()
+            raise
+        self.source_bytes.put(url, data)
+        return data
+
+
+def _split_signature(raw_path: str) -> tuple[str, str]:
+    signature, slash, rest = raw_path.lstrip("/").partition("/")
+    if not slash or not rest:
+        raise BadRequest("expected /<signature>/<options>/<source>")
+    return signature, "/" + rest
+
+
+def _output_format(target: ImageFormat | None, negotiated: bool, info: SourceInfo) -> ImageFormat:
+    """The format to save: negotiated AVIF becomes WebP for animations, which keep frames."""
+    fmt = target or info.format
+    if negotiated and fmt is ImageFormat.AVIF and info.pages > 1:
+        return ImageFormat.WEBP
+    return fmt if fmt.can_save else ImageFormat.PNG

@@ -1,0 +1,90 @@
+"""The one place that names concrete adapters, chosen from settings."""
+
+from __future__ import annotations
+
+import time
+
+from imgfleet.adapters.source.http import HttpSource
+from imgfleet.adapters.source.local import LocalSource
+from imgfleet.core.limits import Limits
+from imgfleet.core.option_parser import compile_presets
+from imgfleet.core.options import ProcessingOptions
+from imgfleet.http.app import App
+from imgfleet.imaging.engine import VipsEngine, configure_vips
+from imgfleet.metrics import Metrics
+from imgfleet.ports import SourceLoader
+from imgfleet.service.admission import Admission
+from imgfleet.service.delivery import DeliveryConfig, DeliveryService, Rendition
+from imgfleet.service.lru import ByteLRU
+from imgfleet.settings import Settings
+
+
+class SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def delivery_config(settings: Settings) -> DeliveryConfig:
+    """Everything the delivery path needs from settings, validated (bad presets raise)."""
+    sec, lim, fmt = settings.security, settings.limits, settings.formats
+    return DeliveryConfig(
+        key_pairs=sec.key_pairs,
+        signature_size=sec.signature_size,
+        presets=compile_presets(sec.presets, allow_security_options=sec.allow_security_options),
+        only_presets=sec.only_presets,
+        allow_security_options=sec.allow_security_options,
+        defaults=ProcessingOptions(
+            strip_metadata=fmt.strip_metadata,
+            keep_copyright=fmt.keep_copyright,
+            strip_color_profile=fmt.strip_color_profile,
+        ),
+        limits=Limits(
+            max_src_bytes=settings.sources.max_bytes,
+            max_src_megapixels=lim.max_src_megapixels,
+            max_frames=lim.max_frames,
+            max_frame_megapixels=lim.max_frame_megapixels,
+            max_result_dimension=lim.max_result_dimension,
+        ),
+        formats=fmt,
+        render_timeout=lim.render_timeout,
+    )
+
+
+def build_app(settings: Settings) -> App:
+    """The whole service on embedded defaults: one process, in-memory caches."""
+    configure_vips()
+    metrics = Metrics()
+    sources: dict[str, SourceLoader] = {}
+    if settings.sources.local_root is not None:
+        sources["local"] = LocalSource(settings.sources.local_root)
+    http = HttpSource(settings.sources)
+    sources["http"] = sources["https"] = http
+    admission = Admission(
+        settings.render.pool_size, settings.render.queue_size, settings.render.retry_after
+    )
+    delivery = DeliveryService(
+        delivery_config(settings),
+        engine=VipsEngine(settings.formats, settings.limits),
+        sources=sources,
+        admission=admission,
+        clock=SystemClock(),
+        metrics=metrics,
+        result_cache=ByteLRU(settings.cache.result_bytes, lambda r: len(r.body)),
+        source_cache=ByteLRU(settings.sources.cache_bytes, len),
+    )
+
+    async def shutdown() -> None:
+        admission.shutdown()
+        await http.aclose()
+
+    return App(
+        delivery,
+        metrics,
+        ttl=settings.cache.ttl,
+        error_ttl=settings.cache.error_ttl,
+        access_log=settings.server.access_log,
+        on_shutdown=shutdown,
+    )

@@ -1,0 +1,251 @@
+"""GET renditions over HTTP: formats, caching headers, errors, single-flight, admission."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import httpx
+import pyvips
+import pytest
+
+from imgfleet.http.app import App
+from tests.app.conftest import AppFactory, signed
+
+CHROME_ACCEPT = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
+
+
+def decode(body: bytes) -> pyvips.Image:
+    return pyvips.Image.new_from_buffer(body, "")
+
+
+async def test_fill_renders_exact_size_with_caching_headers(client: httpx.AsyncClient) -> None:
+    r = await client.get(signed("rs:fill:120:80", "local:///photo.jpg", "png"))
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/png"
+    assert int(r.headers["content-length"]) == len(r.content)
+    assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert r.headers["etag"].startswith('"') and len(r.headers["etag"]) > 20
+    assert "vary" not in r.headers  # format fixed by the URL
+    image = decode(r.content)
+    assert (image.width, image.height) == (120, 80)
+
+
+async def test_plain_source_with_ext(client: httpx.AsyncClient) -> None:
+    r = await client.get(signed("w:100", "local:///photo.jpg", "webp", plain=True))
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/webp"
+    assert decode(r.content).width == 100
+
+
+@pytest.mark.parametrize(
+    ("accept", "media_type"),
+    [
+        (CHROME_ACCEPT, "image/avif"),
+        ("image/webp,*/*", "image/webp"),
+        ("*/*", "image/jpeg"),
+        ("", "image/jpeg"),
+    ],
+)
+async def test_format_follows_accept_with_vary(
+    client: httpx.AsyncClient, accept: str, media_type: str
+) -> None:
+    r = await client.get(signed("w:64", "local:///photo.jpg"), headers={"accept": accept})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == media_type
+    assert r.headers["vary"] == "Accept"
+
+
+async def test_negotiated_keys_differ_by_format_not_by_header_text(
+    client: httpx.AsyncClient,
+) -> None:
+    path = signed("w:64", "local:///photo.jpg")
+    a = await client.get(path, headers={"accept": "image/webp,*/*"})
+    b = await client.get(path, headers={"accept": "text/html,image/webp;q=0.9,*/*;q=0.8"})
+    c = await client.get(path, headers={"accept": "*/*"})
+    assert a.headers["etag"] == b.headers["etag"] != c.headers["etag"]
+
+
+async def test_animated_gif_keeps_frames_and_negotiated_avif_becomes_webp(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.get(signed("w:20", "local:///anim.gif"), headers={"accept": CHROME_ACCEPT})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/webp"
+    image = pyvips.Image.new_from_buffer(r.content, "", n=-1)
+    assert image.get("n-pages") == 4 and image.width == 20
+
+
+async def test_if_none_match_gives_304(client: httpx.AsyncClient) -> None:
+    path = signed("w:50", "local:///photo.jpg", "jpg")
+    first = await client.get(path)
+    etag = first.headers["etag"]
+    again = await client.get(path, headers={"if-none-match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == etag
+    other = await client.get(path, headers={"if-none-match": '"nope"'})
+    assert other.status_code == 200
+
+
+async def test_equal_renditions_share_a_key_whatever_the_spelling(
+    client: httpx.AsyncClient,
+) -> None:
+    a = await client.get(signed("rs:fit:100:0/q:80", "local:///photo.jpg", "jpg"))
+    b = await client.get(signed("quality:80/resize:fit:100", "local:///photo.jpg", "jpeg"))
+    c = await client.get(signed("w:100", "local:///photo.jpg", "jpg", plain=True))
+    assert a.status_code == b.status_code == c.status_code == 200
+    assert a.headers["etag"] == b.headers["etag"] == c.headers["etag"]
+
+
+async def test_head_has_headers_and_no_body(client: httpx.AsyncClient) -> None:
+    r = await client.head(signed("w:50", "local:///photo.jpg", "jpg"))
+    assert r.status_code == 200 and r.content == b""
+    assert int(r.headers["content-length"]) > 0
+
+
+async def test_disposition_when_asked(client: httpx.AsyncClient) -> None:
+    r = await client.get(signed("fn:holiday/att:1", "local:///photo.jpg", "png"))
+    assert r.headers["content-disposition"] == 'attachment; filename="holiday.png"'
+    r = await client.get(signed("w:10", "local:///photo.jpg", "png"))
+    assert "content-disposition" not in r.headers
+
+
+async def test_expires_caps_max_age_and_past_expiry_is_404(client: httpx.AsyncClient) -> None:
+    import time
+
+    soon = int(time.time()) + 100
+    r = await client.get(signed(f"exp:{soon}/w:10", "local:///photo.jpg", "jpg"))
+    max_age = int(r.headers["cache-control"].split("max-age=")[1].split(",")[0])
+    assert 90 <= max_age <= 100
+    r = await client.get(signed("exp:1000/w:10", "local:///photo.jpg", "jpg"))
+    assert r.status_code == 404 and r.json()["error"] == "expired"
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "error"),
+    [
+        (signed("w:abc", "local:///photo.jpg"), 400, "bad_option"),
+        (signed("nope:1", "local:///photo.jpg"), 400, "bad_option"),
+        ("/badsig/w:10/plain/local:///photo.jpg", 403, "bad_signature"),
+        ("/insecure/w:10/plain/local:///photo.jpg", 403, "bad_signature"),
+        (signed("w:10", "local:///missing.jpg"), 404, "source_not_found"),
+        (signed("w:10", "local:///../etc/passwd"), 403, "forbidden_source"),
+        (signed("w:10", "local:///%2e%2e/etc/passwd", plain=True), 403, "forbidden_source"),
+        (signed("w:10", "local:///text.txt"), 415, "unsupported"),
+        (signed("w:10", "local:///cut.jpg", "png"), 415, "unsupported"),
+        (signed("w:10", "local:///bomb.png"), 422, "over_limit"),
+        (signed("w:10", "http://169.254.169.254/latest", plain=True), 403, "forbidden_source"),
+        ("/", 400, "bad_request"),
+    ],
+)
+async def test_errors_are_precise(
+    client: httpx.AsyncClient, path: str, status: int, error: str
+) -> None:
+    r = await client.get(path)
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["error"] == error and body["status"] == status and body["message"]
+    assert r.headers["cache-control"] == "public, max-age=10"
+
+
+async def test_bad_option_message_names_option_shape_and_value(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.get(signed("width:abc", "local:///photo.jpg"))
+    message = r.json()["message"]
+    assert "width" in message and "abc" in message
+
+
+async def test_result_dimension_limit(make_app: AppFactory) -> None:
+    app = make_app(limits={"max_result_dimension": 100})
+    async with _client(app) as c:
+        r = await c.get(signed("w:101/el:1", "local:///photo.jpg", "jpg"))
+        assert r.status_code == 422 and "max_result_dimension" in r.json()["message"]
+
+
+async def test_request_id_echoed_or_generated(client: httpx.AsyncClient) -> None:
+    r = await client.get("/health", headers={"x-request-id": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    r = await client.get("/health")
+    assert len(r.headers["x-request-id"]) == 32
+
+
+async def test_metrics_expose_requests_and_cache(client: httpx.AsyncClient) -> None:
+    path = signed("w:30", "local:///photo.jpg", "jpg")
+    await client.get(path)
+    await client.get(path)
+    await client.get(signed("w:30", "local:///missing.jpg"))
+    text = (await client.get("/metrics")).text
+    assert 'imgfleet_requests_total{route="image",status="200"} 2.0' in text
+    assert 'imgfleet_cache_requests_total{result="hit"} 1.0' in text
+    assert 'imgfleet_source_fetch_errors_total{reason="source_not_found"} 1.0' in text
+    assert 'imgfleet_render_duration_seconds_count{format="jpeg"} 1.0' in text
+    assert "imgfleet_renders_in_flight 0.0" in text
+
+
+async def test_method_not_allowed(client: httpx.AsyncClient) -> None:
+    r = await client.post("/health")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
+
+
+class CountingEngine:
+    """Wraps the real engine; counts renders and can hold them at a gate."""
+
+    def __init__(self, inner: Any, gate: threading.Event | None = None) -> None:
+        self.inner = inner
+        self.version = inner.version
+        self.renders = 0
+        self.gate = gate
+
+    def probe(self, data: bytes) -> Any:
+        return self.inner.probe(data)
+
+    def render(self, *args: Any) -> bytes:
+        self.renders += 1
+        if self.gate is not None:
+            self.gate.wait(10)
+        return self.inner.render(*args)  # type: ignore[no-any-return]
+
+
+def _client(app: App) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def test_fifty_concurrent_identical_misses_render_once(make_app: AppFactory) -> None:
+    app = make_app()
+    engine = CountingEngine(app.delivery.engine)
+    app.delivery.engine = engine
+    path = signed("rs:fit:90:90", "local:///photo.jpg", "webp")
+    async with _client(app) as c:
+        responses = await asyncio.gather(*(c.get(path) for _ in range(50)))
+    assert [r.status_code for r in responses] == [200] * 50
+    assert len({r.content for r in responses}) == 1
+    assert engine.renders == 1
+
+
+async def test_overload_gives_503_while_hits_keep_serving(make_app: AppFactory) -> None:
+    app = make_app(render={"workers": 1, "queue": 1, "retry_after": 2})
+    gate = threading.Event()
+    hot = signed("w:40", "local:///photo.jpg", "jpg")
+    async with _client(app) as c:
+        assert (await c.get(hot)).status_code == 200  # now cached
+        app.delivery.engine = CountingEngine(app.delivery.engine, gate)
+        busy = [
+            asyncio.create_task(c.get(signed(f"w:{n}", "local:///photo.jpg", "jpg")))
+            for n in (11, 12)
+        ]
+        admission = app.delivery.admission
+        for _ in range(500):
+            if admission.running == 1 and admission.queued == 1:
+                break
+            await asyncio.sleep(0.01)
+        refused = await c.get(signed("w:13", "local:///photo.jpg", "jpg"))
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "2"
+        assert refused.headers["cache-control"] == "no-store"
+        hit = await c.get(hot)
+        assert hit.status_code == 200
+        gate.set()
+        assert [r.status_code for r in await asyncio.gather(*busy)] == [200, 200]
+    app.delivery.admission.shutdown()

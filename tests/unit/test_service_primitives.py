@@ -1,0 +1,117 @@
+import asyncio
+import threading
+
+import pytest
+
+from imgfleet.core.errors import Overloaded
+from imgfleet.service.admission import Admission
+from imgfleet.service.lru import ByteLRU
+from imgfleet.service.single_flight import SingleFlight
+
+
+def test_lru_evicts_least_recently_used_by_bytes() -> None:
+    cache: ByteLRU[str, bytes] = ByteLRU(10, len)
+    cache.put("a", b"1234")
+    cache.put("b", b"1234")
+    assert cache.get("a") == b"1234"  # a is now the most recent
+    cache.put("c", b"1234")  # 12 bytes > 10: evict b
+    assert cache.get("b") is None
+    assert cache.get("a") == b"1234" and cache.get("c") == b"1234"
+    assert cache.size == 8
+
+
+def test_lru_skips_values_larger_than_capacity_and_replaces() -> None:
+    cache: ByteLRU[str, bytes] = ByteLRU(4, len)
+    cache.put("a", b"12")
+    cache.put("huge", b"12345")
+    assert cache.get("huge") is None and cache.get("a") == b"12"
+    cache.put("a", b"123")
+    assert cache.size == 3 and len(cache) == 1
+
+
+async def test_single_flight_runs_work_once_for_concurrent_callers() -> None:
+    flight: SingleFlight[str, int] = SingleFlight()
+    calls = 0
+    gate = asyncio.Event()
+
+    async def work() -> int:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        return 42
+
+    waiters = [asyncio.create_task(flight.run("k", work)) for _ in range(50)]
+    await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(*waiters)
+    assert calls == 1
+    assert [value for value, _ in results] == [42] * 50
+    assert sum(shared for _, shared in results) == 49
+    assert len(flight) == 0
+
+
+async def test_single_flight_survives_a_cancelled_caller() -> None:
+    flight: SingleFlight[str, int] = SingleFlight()
+    gate = asyncio.Event()
+
+    async def work() -> int:
+        await gate.wait()
+        return 7
+
+    first = asyncio.create_task(flight.run("k", work))
+    second = asyncio.create_task(flight.run("k", work))
+    await asyncio.sleep(0)
+    first.cancel()
+    gate.set()
+    assert await second == (7, True)
+
+
+async def test_single_flight_shares_errors_and_forgets_them() -> None:
+    flight: SingleFlight[str, int] = SingleFlight()
+
+    async def fail() -> int:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        await flight.run("k", fail)
+    assert len(flight) == 0
+
+
+async def test_admission_refuses_past_pool_plus_queue() -> None:
+    admission = Admission(workers=1, queue=1, retry_after=3)
+    release = threading.Event()
+    running = [asyncio.create_task(admission.run(release.wait, 5)) for _ in range(2)]
+    for _ in range(100):
+        if admission.running == 1 and admission.queued == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert (admission.running, admission.queued) == (1, 1)
+    with pytest.raises(Overloaded) as caught:
+        await admission.run(release.wait, 5)
+    assert caught.value.status == 503 and caught.value.retry_after == 3
+    release.set()
+    assert await asyncio.gather(*running) == [True, True]
+    assert (admission.running, admission.queued) == (0, 0)
+    admission.shutdown()
+
+
+async def test_admission_keeps_slot_until_thread_finishes_after_cancel() -> None:
+    admission = Admission(workers=1, queue=0)
+    release = threading.Event()
+    task = asyncio.create_task(admission.run(release.wait, 5))
+    for _ in range(100):
+        if admission.running:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.sleep(0.01)
+    assert admission.running == 1  # the thread still works: its slot stays taken
+    with pytest.raises(Overloaded):
+        await admission.run(release.wait, 5)
+    release.set()
+    for _ in range(100):
+        if not admission.running:
+            break
+        await asyncio.sleep(0.01)
+    assert admission.running == 0
+    admission.shutdown()
