@@ -15,6 +15,7 @@ image is displayed upright* (see `jpeg_with_orientation`).
     webp(w, h, alpha)            lossy WebP
     avif(w, h, alpha)            AV1 HEIF (AVIF)
     tiff(w, h)                   uncompressed RGB TIFF
+    gif(w, h)                    a still GIF of the pattern (palette-quantised)
     gif_animated(w, h, frames)   GIF, one colour per frame, 100 ms delays, loop forever
     webp_animated(w, h, frames)  animated WebP, same frames
     svg(w, h)                    an SVG document with a red rectangle
@@ -129,6 +130,10 @@ def frames_strip(w: int, h: int, frames: int) -> pyvips.Image:
     strip.set_type(pyvips.GValue.array_int_type, "delay", [100] * frames)
     strip.set_type(pyvips.GValue.gint_type, "loop", 0)
     return strip
+
+
+def gif(w: int = 64, h: int = 48) -> bytes:
+    return bytes(pattern(w, h).gifsave_buffer())
 
 
 def gif_animated(w: int = 32, h: int = 24, frames: int = 3) -> bytes:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import sys
 from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import quote
 
 from pydantic import ValidationError
@@ -63,9 +63,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
     )
 
 
-def signed_path(
-    settings: Settings, options: str, source: str, ext: str | None, plain: bool
-) -> str:
+def signed_path(settings: Settings, options: str, source: str, ext: str | None, plain: bool) -> str:
     """The path a client would request: /<signature>/<options>/<source>."""
     if plain:
         tail = "plain/" + quote(source, safe=":/?=&") + (f"@{ext}" if ext else "")
@@ -78,6 +76,16 @@ def signed_path(
         return "/insecure" + path
     key, salt = pairs[0]
     return "/" + sign(path, key, salt, settings.security.signature_size) + path
+
+
+def write_docs(folder: Path) -> None:
+    """Regenerate docs/settings.md and docs/url.md from the code they describe."""
+    from imgfleet.core.option_reference import reference as url_reference
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "settings.md").write_text(reference())
+    (folder / "url.md").write_text(url_reference())
+    print(f"wrote {folder / 'settings.md'} and {folder / 'url.md'}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -97,22 +105,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_sign.add_argument("--base-url", default="", help="prefix, e.g. http://127.0.0.1:8080")
 
     commands.add_parser("check-config", help="validate settings and exit")
-    commands.add_parser("settings-doc", help="print the settings reference (Markdown)")
+    p_docs = commands.add_parser("docs", help="write the generated references into a folder")
+    p_docs.add_argument("folder", nargs="?", default="docs", help="default: docs")
 
     args = parser.parse_args(argv)
     if args.config:
         os.environ["IMGFLEET_CONFIG"] = args.config
-    if args.command == "settings-doc":
-        sys.stdout.write(reference())
+    if args.command == "docs":
+        write_docs(Path(args.folder))
         return
     settings = load_settings()
     if args.command == "serve":
         port = settings.server.port if args.port is None else args.port
         serve(settings, args.host or settings.server.host, port)
     elif args.command == "sign":
-        print(args.base_url.rstrip("/") + signed_path(
-            settings, args.options, args.source, args.ext, args.plain
-        ))
+        print(
+            args.base_url.rstrip("/")
+            + signed_path(settings, args.options, args.source, args.ext, args.plain)
+        )
     elif args.command == "check-config":
         check(settings)
         print("settings are valid")

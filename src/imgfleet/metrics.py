@@ -12,7 +12,10 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "imgfleet_requests", "HTTP requests by route and status", ["route", "status"], registry=r
+            "imgfleet_requests",
+            "HTTP requests by route and status",
+            ["route", "status"],
+            registry=r,
         )
         self.request_duration = Histogram(
             "imgfleet_request_duration_seconds",
@@ -32,7 +35,8 @@ class Metrics:
             "imgfleet_cache_requests", "Result cache lookups by outcome", ["result"], registry=r
         )
         self.coalesced = Counter(
-            "imgfleet_renders_coalesced", "Requests served by another's render (single-flight)",
+            "imgfleet_renders_coalesced",
+            "Requests served by another's render (single-flight)",
             registry=r,
         )
         self.renders_in_flight = Gauge(
@@ -45,7 +49,10 @@ class Metrics:
             "imgfleet_overloaded", "Requests refused with 503 by admission", registry=r
         )
         self.source_errors = Counter(
-            "imgfleet_source_fetch_errors", "Source fetch failures by reason", ["reason"], registry=r
+            "imgfleet_source_fetch_errors",
+            "Source fetch failures by reason",
+            ["reason"],
+            registry=r,
         )
         self.bytes_out = Counter("imgfleet_bytes_out", "Response body bytes sent", registry=r)
         self.result_cache_bytes = Gauge(

@@ -14,7 +14,7 @@ from imgfleet.imaging.engine import VipsEngine, configure_vips
 from imgfleet.metrics import Metrics
 from imgfleet.ports import SourceLoader
 from imgfleet.service.admission import Admission
-from imgfleet.service.delivery import DeliveryConfig, DeliveryService, Rendition
+from imgfleet.service.delivery import DeliveryConfig, DeliveryService
 from imgfleet.service.lru import ByteLRU
 from imgfleet.settings import Settings
 

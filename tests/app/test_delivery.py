@@ -7,8 +7,8 @@ import threading
 from typing import Any
 
 import httpx
-import pyvips
 import pytest
+import pyvips
 
 from imgfleet.http.app import App
 from tests.app.conftest import AppFactory, signed

@@ -839,7 +839,7 @@ def _inside(inner: Box, width: int, height: int) -> bool:
     )
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(any_options(), sources)
 def test_plan_boxes_lie_inside_their_images(
     options: ProcessingOptions, source: tuple[int, int, int]
@@ -862,7 +862,7 @@ def test_plan_boxes_lie_inside_their_images(
     assert p.smart_crop <= (p.result_crop is not None)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(any_options(), sources)
 def test_result_never_exceeds_the_request_without_enlarge_or_extend(
     options: ProcessingOptions, source: tuple[int, int, int]

@@ -4,7 +4,7 @@ import pytest
 
 from imgfleet.core.cache_key import render_key
 from imgfleet.core.errors import OverLimit
-from imgfleet.core.geometry import Box, Orientation, Plan
+from imgfleet.core.geometry import Orientation, Plan
 from imgfleet.core.limits import Limits, check_result, check_source
 from imgfleet.core.negotiation import accepted, negotiate
 from imgfleet.core.options import ImageFormat, ProcessingOptions, SecurityOverrides
@@ -46,9 +46,7 @@ def test_key_ignores_response_only_fields_and_default_quality() -> None:
     assert key(base) == key(dataclasses.replace(base, filename="x", return_attachment=True))
     assert key(base) == key(dataclasses.replace(base, expires=2_000_000_000))
     assert key(base) == key(dataclasses.replace(base, quality=80))
-    assert key(base) == key(
-        dataclasses.replace(base, format_quality=((ImageFormat.JPEG, 80),))
-    )
+    assert key(base) == key(dataclasses.replace(base, format_quality=((ImageFormat.JPEG, 80),)))
 
 
 def test_key_changes_with_pixels_source_target_and_engine() -> None:

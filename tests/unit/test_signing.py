@@ -1,3 +1,5 @@
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -48,7 +50,5 @@ def test_no_key_accepts_anything() -> None:
 
 @given(st.text(max_size=40), st.text(min_size=1, max_size=80))
 def test_verify_only_raises_bad_signature(signature: str, path: str) -> None:
-    try:
+    with contextlib.suppress(BadSignature):
         verify(signature, path, [(b"k", b"s")])
-    except BadSignature:
-        pass

@@ -26,6 +26,12 @@ Steps, in imgproxy's order (its `processing/` pipeline):
 
 Trim needs pixels: an engine that trims calls `plan()` again with the trimmed size, as
 imgproxy recomputes its parameters after trimming.
+
+Where this departs from imgproxy on purpose: the crop is placed in the oriented frame
+(imgproxy places it on the stored pixels with a rotated gravity, which can move a centred
+crop by a pixel and mirrors the wrong way for a flipped EXIF source rotated by 90/270);
+a requested side that dpr and zoom shrink below half a pixel stays 1 pixel instead of
+rounding to 0, which imgproxy reads as "not requested" and then skips that side's crop.
 """
 
 from __future__ import annotations

@@ -6,9 +6,13 @@
     /<name:arg:...>/.../<url-safe base64 url, may be split by "/">[.ext]
 
 Options apply in URL order onto the defaults (after the `default` preset), so later ones
-win; `pr:` expands presets in place. Each option name maps to one small function in
-`_OPTIONS`. Bad input raises `BadOption` (names the option, the expected shape and what was
-received) or `BadRequest` (a malformed path or source).
+win; `pr:` expands presets in place. Each row of `_ROWS` gives an option's names (full and
+short), its small function and, for the URL reference (`core.option_reference`, published
+as docs/url.md), its argument shape, meaning and default. Bad input raises `BadOption`
+(names the option, the expected shape and what was received) or `BadRequest` (a malformed
+path or source).
+
+Decisions (docs/url.md quotes the paragraphs below):
 
 Where imgproxy is loose we are strict, so equal requests get equal options: booleans other
 than 1/t/T/true/True/TRUE/0/f/F/false/False/FALSE are errors (imgproxy reads them as false);
@@ -17,6 +21,9 @@ structured value (g, c, t, ex, exar) replaces the whole value, so omitted offset
 omitted crop gravity means "use g"; zero or empty turns q, fq, mb, exp, cb, fn, c, pd, bg, bl,
 sh, pix off and is stored as the unset value. Empty arguments of rs, s, pd and fl keep the
 current value, as in imgproxy.
+
+imgproxy's basic URL format (`/<type>/<width>/<height>/...`) is not supported; `pr` may not
+include itself; presets are checked when settings load, so a bad one stops the start.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import base64
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -310,67 +318,155 @@ def _optional_bytes(text: str, what: str) -> int | None:
     return _bytes(text, what) or None
 
 
-def _index(rows: list[tuple[str, int, _Apply]]) -> dict[str, tuple[int, _Apply]]:
+class Availability(StrEnum):
+    ALWAYS = "always"
+    IF_ALLOWED = "if allowed"  # security overrides: settings must allow them
+    UNSUPPORTED = "unsupported"  # recognised, then refused
+
+
+@dataclass(frozen=True, slots=True)
+class OptionDoc:
+    """One URL option as the reference (`core.option_reference`) shows it."""
+
+    names: tuple[str, ...]  # the full name first, then the short ones
+    args: str  # what follows "name:"; " | " separates alternative forms
+    meaning: str  # one line
+    default: str  # "" when there is nothing to say
+    availability: Availability
+
+
+# names (full first), most arguments, function, then for the docs: arguments, meaning, default
+_Row = tuple[str, int, _Apply, str, str, str]
+_Doc = tuple[str, str, str, str]  # an option `_apply_one` handles itself: names, docs
+
+
+def _index(rows: list[_Row]) -> dict[str, tuple[int, _Apply]]:
     """Option names (full and short, space-separated) -> (maximum argument count, function)."""
-    return {name: (n, apply) for names, n, apply in rows for name in names.split()}
+    return {name: (n, apply) for names, n, apply, *_ in rows for name in names.split()}
 
 
-_OPTIONS = _index(
-    [
-        ("resize rs", 8, _resize),
-        ("size s", 7, _size),
-        ("resizing_type rt", 1, _field("resizing_type", _resizing_type)),
-        ("width w", 1, _field("width", _int)),
-        ("height h", 1, _field("height", _int)),
-        ("min-width min_width mw", 1, _field("min_width", _int)),
-        ("min-height min_height mh", 1, _field("min_height", _int)),
-        ("zoom z", 2, _zoom),
-        ("dpr", 1, _field("dpr", _positive)),
-        ("enlarge el", 1, _field("enlarge", _bool)),
-        ("extend ex", 4, _extend("extend")),
-        ("extend_aspect_ratio extend_ar exar", 4, _extend("extend_aspect_ratio")),
-        ("gravity g", 3, lambda po, a: replace(po, gravity=_gravity(a, "gravity", _ALL_GRAVITIES))),
-        ("crop c", 5, _crop),
-        ("trim t", 4, _trim),
-        ("padding pd", 4, _padding),
-        ("auto_rotate ar", 1, _field("auto_rotate", _bool)),
-        ("rotate rot", 1, _rotate),
-        ("flip fl", 2, _flip),
-        ("background bg", 3, _background),
-        ("blur bl", 1, _field("blur", _float)),
-        ("sharpen sh", 1, _field("sharpen", _float)),
-        ("pixelate pix", 1, _field("pixelate", _int)),
-        ("strip_metadata sm", 1, _field("strip_metadata", _bool)),
-        ("keep_copyright kcr", 1, _field("keep_copyright", _bool)),
-        ("strip_color_profile scp", 1, _field("strip_color_profile", _bool)),
-        ("enforce_thumbnail eth", 1, _field("enforce_thumbnail", _bool)),
-        ("quality q", 1, _field("quality", _quality)),
-        ("format_quality fq", 2 * len(ImageFormat), _format_quality),
-        ("max_bytes mb", 1, _field("max_bytes", _optional_bytes)),
-        ("format f ext", 1, _field("format", _format)),
-        ("skip_processing skp", len(_FORMAT_NAMES), _skip_processing),
-        ("raw", 1, _field("raw", _bool)),
-        ("cachebuster cb", 1, _field("cachebuster", _optional_text)),
-        ("expires exp", 1, _field("expires", _optional_bytes)),
-        ("filename fn", 2, _filename),
-        ("return_attachment att", 1, _field("return_attachment", _bool)),
-    ]
-)
-_SECURITY_OPTIONS = _index(  # only when settings allow them
-    [
-        ("max_src_resolution msr", 1, _security("max_src_resolution", _float)),
-        ("max_src_file_size msfs", 1, _security("max_src_file_size", _bytes)),
-        ("max_animation_frames maf", 1, _security("max_animation_frames", _frames)),
-        (
-            "max_animation_frame_resolution mafr",
-            1,
-            _security("max_animation_frame_resolution", _float),
-        ),
-        ("max_result_dimension mrd", 1, _security("max_result_dimension", _int)),
-    ]
-)
-_PRESET_NAMES = frozenset({"preset", "pr"})
-_WATERMARK_NAMES = frozenset({"watermark", "wm"})
+_COMPASS = ", ".join(sorted(g.value for g in _EXTEND_GRAVITIES - {GravityType.FOCUS_POINT}))
+# fmt: off
+_ROWS: list[_Row] = [
+    ("resize rs", 8, _resize, "%type:%width:%height:%enlarge:%extend:%gravity:%x:%y",
+        "rt, w, h, el and ex in one; an empty or missing argument keeps its value.", "fit:0:0:0:0"),
+    ("size s", 7, _size, "%width:%height:%enlarge:%extend:%gravity:%x:%y",
+        "rs without the type.", "0:0:0:0"),
+    ("resizing_type rt", 1, _field("resizing_type", _resizing_type), "%type",
+        f"How width and height apply: {', '.join(ResizingType)}.", "fit"),
+    ("width w", 1, _field("width", _int), "%width",
+        "Width of the result in pixels; 0 follows the height and the aspect ratio.", "0"),
+    ("height h", 1, _field("height", _int), "%height",
+        "Height of the result in pixels; 0 follows the width and the aspect ratio.", "0"),
+    ("min-width min_width mw", 1, _field("min_width", _int), "%width",
+        "Least width of the resized image, scaling up when needed; 0 is none.", "0"),
+    ("min-height min_height mh", 1, _field("min_height", _int), "%height",
+        "Least height of the resized image, scaling up when needed; 0 is none.", "0"),
+    ("zoom z", 2, _zoom, "%zoom | %zoom_x:%zoom_y",
+        "Multiplies the result size; one factor sets both.", "1"),
+    ("dpr", 1, _field("dpr", _positive), "%dpr",
+        "Device pixel ratio: multiplies the requested size and the padding.", "1"),
+    ("enlarge el", 1, _field("enlarge", _bool), "%enlarge",
+        "Allow a result larger than the source.", "false"),
+    ("extend ex", 4, _extend("extend"), "%extend:%gravity:%x:%y",
+        "Pad a smaller result to the requested size, placed by the gravity.", "false:ce"),
+    ("extend_aspect_ratio extend_ar exar", 4, _extend("extend_aspect_ratio"),
+        "%extend:%gravity:%x:%y",
+        "Pad the result to the requested aspect ratio, placed by the gravity.", "false:ce"),
+    ("gravity g", 3, lambda po, a: replace(po, gravity=_gravity(a, "gravity", _ALL_GRAVITIES)),
+        "%type:%x:%y | sm | fp:%x:%y",
+        f"Where crops are cut: {_COMPASS} plus offsets, sm (smart), fp (focus point).", "ce:0:0"),
+    ("crop c", 5, _crop, "%width:%height:%gravity:%x:%y",
+        "Crop before resizing: >= 1 pixels, < 1 a fraction, 0 the full side; gravity: g.", "none"),
+    ("trim t", 4, _trim, "%threshold:%color:%equal_hor:%equal_ver",
+        "Cut borders of one color (default: the top-left pixel's).", "none"),
+    ("padding pd", 4, _padding, "%top:%right:%bottom:%left",
+        "Add borders filled with bg; missing sides copy their opposite (as CSS).", "none"),
+    ("auto_rotate ar", 1, _field("auto_rotate", _bool), "%auto_rotate",
+        "Rotate and flip by the EXIF orientation.", "true"),
+    ("rotate rot", 1, _rotate, "%angle",
+        "Rotate clockwise by a multiple of 90 degrees, after auto_rotate.", "0"),
+    ("flip fl", 2, _flip, "%horizontal:%vertical",
+        "Mirror left-right and/or top-bottom, after rotating.", "false:false"),
+    ("background bg", 3, _background, "%R:%G:%B | %hex_color",
+        "Fill for transparency, extend and padding.", "none: keep alpha"),
+    ("blur bl", 1, _field("blur", _float), "%sigma",
+        "Gaussian blur.", "0: off"),
+    ("sharpen sh", 1, _field("sharpen", _float), "%sigma",
+        "Sharpen.", "0: off"),
+    ("pixelate pix", 1, _field("pixelate", _int), "%size",
+        "Pixelate into square blocks of this size.", "0: off"),
+    ("strip_metadata sm", 1, _field("strip_metadata", _bool), "%strip",
+        "Remove EXIF, XMP and IPTC metadata.", "`formats.strip_metadata`"),
+    ("keep_copyright kcr", 1, _field("keep_copyright", _bool), "%keep",
+        "When stripping, keep the copyright and artist EXIF fields.", "`formats.keep_copyright`"),
+    ("strip_color_profile scp", 1, _field("strip_color_profile", _bool), "%strip",
+        "Convert to sRGB and drop the ICC profile.", "`formats.strip_color_profile`"),
+    ("enforce_thumbnail eth", 1, _field("enforce_thumbnail", _bool), "%enforce",
+        "Accepted for compatibility; has no effect yet.", "false"),
+    ("quality q", 1, _field("quality", _quality), "%quality",
+        "Quality 1..100 of lossy formats, over fq.", "0: `formats.quality` or per format"),
+    ("format_quality fq", 2 * len(ImageFormat), _format_quality,
+        "%format:%quality:%format:%quality:...",
+        "Quality per output format; quality 0 removes a format.", "none"),
+    ("max_bytes mb", 1, _field("max_bytes", _optional_bytes), "%bytes",
+        "Lower the quality of lossy formats until the result fits.", "0: off"),
+    ("format f ext", 1, _field("format", _format), "%extension",
+        f"Output format, {_SAVABLE}; a source's extension wins.", "negotiated"),
+    ("skip_processing skp", len(_FORMAT_NAMES), _skip_processing, "%extension:%extension:...",
+        "Serve sources in these formats unchanged.", "none"),
+    ("raw", 1, _field("raw", _bool), "%raw",
+        "Serve the source unchanged, ignoring the other options.", "false"),
+    ("cachebuster cb", 1, _field("cachebuster", _optional_text), "%string",
+        "Changes only the URL and the cache key.", "empty: none"),
+    ("expires exp", 1, _field("expires", _optional_bytes), "%unix_time",
+        "Answer 404 after this time; caps the max-age.", "0: none"),
+    ("filename fn", 2, _filename, "%filename:%encoded",
+        "Content-Disposition file name; %encoded 1: URL-safe base64 of UTF-8.", "none"),
+    ("return_attachment att", 1, _field("return_attachment", _bool), "%attachment",
+        "Content-Disposition attachment instead of inline.", "false"),
+]
+_SECURITY_ROWS: list[_Row] = [  # only when settings allow them
+    ("max_src_resolution msr", 1, _security("max_src_resolution", _float), "%megapixels",
+        "Largest source resolution, frames summed.", "0: `limits.max_src_megapixels`"),
+    ("max_src_file_size msfs", 1, _security("max_src_file_size", _bytes), "%bytes",
+        "Largest source file.", "0: `sources.max_bytes`"),
+    ("max_animation_frames maf", 1, _security("max_animation_frames", _frames), "%frames",
+        "Most animation frames.", "`limits.max_frames`"),
+    ("max_animation_frame_resolution mafr", 1,
+        _security("max_animation_frame_resolution", _float), "%megapixels",
+        "Largest resolution of one animation frame.", "0: `limits.max_frame_megapixels`"),
+    ("max_result_dimension mrd", 1, _security("max_result_dimension", _int), "%pixels",
+        "Largest width or height of the result.", "0: `limits.max_result_dimension`"),
+]
+_PRESET: _Doc = ("preset pr", "%name:%name:...",
+    "Apply presets from `security.presets` here, in order.", "the `default` preset")
+_WATERMARK: _Doc = ("watermark wm", "%opacity:%position:%x:%y:%scale",
+    "Refused with 400: watermarks are not supported yet.", "")
+# fmt: on
+_OPTIONS = _index(_ROWS)
+_SECURITY_OPTIONS = _index(_SECURITY_ROWS)
+_PRESET_NAMES = frozenset(_PRESET[0].split())
+_WATERMARK_NAMES = frozenset(_WATERMARK[0].split())
+
+
+def option_names() -> frozenset[str]:
+    """Every option name `parse_path` recognises (the unsupported ones included)."""
+    return frozenset(_OPTIONS) | frozenset(_SECURITY_OPTIONS) | _PRESET_NAMES | _WATERMARK_NAMES
+
+
+def option_docs() -> tuple[OptionDoc, ...]:
+    """Every option, in table order, for the reference."""
+
+    def doc(names: str, args: str, meaning: str, default: str, a: Availability) -> OptionDoc:
+        return OptionDoc(tuple(names.split()), args, meaning, default, a)
+
+    return (
+        *(doc(r[0], *r[3:], Availability.ALWAYS) for r in _ROWS),
+        doc(*_PRESET, Availability.ALWAYS),
+        *(doc(r[0], *r[3:], Availability.IF_ALLOWED) for r in _SECURITY_ROWS),
+        doc(*_WATERMARK, Availability.UNSUPPORTED),
+    )
 
 
 # ---- applying options and presets -----------------------------------------------------------

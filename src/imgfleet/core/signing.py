@@ -19,7 +19,8 @@ KeyPair = tuple[bytes, bytes]
 
 def sign(path: str, key: bytes, salt: bytes, size: int = 32) -> str:
     """The signature of `path` (which starts with "/") for one key/salt pair."""
-    digest = hmac.new(key, salt + path.encode(), hashlib.sha256).digest()[:size]
+    message = salt + path.encode("utf-8", "surrogateescape")  # the bytes as received
+    digest = hmac.new(key, message, hashlib.sha256).digest()[:size]
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 

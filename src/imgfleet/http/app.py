@@ -110,13 +110,15 @@ class App:
         raw_path = (scope.get("raw_path") or scope["path"].encode()).partition(b"?")[0]
         try:
             delivery = await self.delivery.deliver(
-                raw_path.decode("latin-1"), request_headers.get(b"accept", b"").decode("latin-1")
+                raw_path.decode("utf-8", "surrogateescape"),
+                request_headers.get(b"accept", b"").decode("latin-1"),
             )
         except ImgfleetError as error:
             return await self._error(send, rid, method, error)
         except Exception as error:  # a bug: answer 500, log the traceback, keep serving
             fault_log.exception("unhandled error", extra={"request_id": rid[0][1].decode()})
-            return await self._error(send, rid, method, ImgfleetError(f"internal error: {type(error).__name__}"))
+            internal = ImgfleetError(f"internal error: {type(error).__name__}")
+            return await self._error(send, rid, method, internal)
         headers = [*rid, *delivery_headers(delivery, self.ttl, time.time())]
         etag = b'"' + delivery.key.encode() + b'"'
         if _etag_matches(request_headers.get(b"if-none-match"), etag):
@@ -174,7 +176,7 @@ def _etag_matches(header: bytes | None, etag: bytes) -> bool:
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            text = value.decode("latin-1")
+            text: str = value.decode("latin-1")
             if 0 < len(text) <= 128 and text.isprintable():
                 return text
     return uuid.uuid4().hex

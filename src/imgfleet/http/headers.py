@@ -16,7 +16,7 @@ _EXTENSIONS = {
     "image/tiff": "tiff",
     "image/svg+xml": "svg",
 }
-_UNSAFE = re.compile(r'[^\w.\- ]')
+_UNSAFE = re.compile(r"[^\w.\- ]")
 
 
 def delivery_headers(delivery: Delivery, ttl: int, now: float) -> list[tuple[bytes, bytes]]:

@@ -38,6 +38,8 @@ def to_srgb(ctx: Context, image: pyvips.Image) -> pyvips.Image:
 def _eight_bit(image: pyvips.Image) -> pyvips.Image:
     if str(image.interpretation) == "srgb" and str(image.format) == "uchar":
         return image
+    if str(image.format) == "ushort":  # say so, or colourspace takes 16-bit for 8-bit
+        image = image.copy(interpretation="rgb16" if image.bands >= 3 else "grey16")
     return image.colourspace("srgb").cast("uchar")
 
 

@@ -16,22 +16,27 @@ from imgfleet.core.errors import OverLimit, RenderTimeout, UnsupportedMedia
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.core.source import SourceInfo
-from imgfleet.imaging import pipeline
+from imgfleet.imaging import fastjpeg, pipeline
 from imgfleet.imaging.context import Context
 from imgfleet.imaging.deadline import Deadline
 from imgfleet.imaging.load import load
 from imgfleet.imaging.metadata import keep_flags
 from imgfleet.imaging.probe import ANIMATED, probe
 from imgfleet.imaging.save import encode
+from imgfleet.ports import Engine
 from imgfleet.settings import FormatSettings, LimitSettings
 
 log = logging.getLogger(__name__)
 
-# Bump the revision whenever the same inputs would render different bytes.
+SVG_LOADER = "VipsForeignLoadSvg"
+
+# Part of every rendition's cache key. Bump the revision whenever the same inputs would
+# render different bytes; the decoders' versions are in it for the same reason.
 ENGINE_REVISION = 1
 ENGINE_VERSION = (
     f"vips-engine/{ENGINE_REVISION}"
     f"+libvips-{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
+    f"+{fastjpeg.VERSION}"
 )
 
 
@@ -58,6 +63,9 @@ class VipsEngine:
     def __init__(self, formats: FormatSettings, limits: LimitSettings) -> None:
         self.formats = formats
         self.limits = limits
+        # librsvg counts as untrusted in libvips; unblock it only when SVG input is on.
+        # (Process-wide, like `configure_vips`: one engine per process.)
+        pyvips.operation_block_set(SVG_LOADER, not formats.svg_input)
 
     def probe(self, data: bytes) -> SourceInfo:
         return probe(data, svg_input=self.formats.svg_input)
@@ -82,7 +90,9 @@ class VipsEngine:
         pages = self._pages(info, options, fmt)
         ctx = Context(plan=plan, options=options, output=fmt, deadline=clock)
         try:
-            image = load(data, info, plan, pages=pages, max_pixels=self._max_pixels(options))
+            image = fastjpeg.decode(data, info, plan, options)
+            if image is None:
+                image = load(data, info, plan, pages=pages, max_pixels=self._max_pixels(options))
             clock.watch(image)
             image = self._frames(ctx, image) if pages > 1 else pipeline.run(ctx, image)
             return encode(ctx, image, quality, self.formats, keep_flags(options, image))
@@ -143,3 +153,7 @@ def _delays(strip: pyvips.Image, count: int) -> list[int]:
     delays = list(strip.get("delay")) if strip.get_typeof("delay") else []
     delays = [int(d) for d in delays][:count]
     return delays + [delays[-1] if delays else 100] * (count - len(delays))
+
+
+def _implements_the_port(engine: VipsEngine) -> Engine:
+    return engine  # mypy checks VipsEngine against the Engine protocol here

@@ -4,7 +4,7 @@ libvips opens images lazily, so `new_from_buffer` parses only the header; a deco
 bomb (a few KB declaring 50,000 x 50,000) costs what its header costs. The format is the
 loader that matched, never a file name or a media type; loaders outside `LOADERS` (matrix,
 csv, vips, anything libvips may grow) are refused, and untrusted ones are blocked
-process-wide by `configure_vips`.
+process-wide by `configure_vips` (SVG's loader too, unless SVG input is enabled).
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ def probe(data: bytes, *, svg_input: bool) -> SourceInfo:
         image = pyvips.Image.new_from_buffer(data, "")
         loader = str(image.get("vips-loader"))
     except pyvips.Error as exc:
+        if not svg_input and b"<svg" in data[:4096]:
+            raise UnsupportedMedia("source: SVG input is disabled on this server") from exc
         raise UnsupportedMedia(
             f"source: expected a {_SUPPORTED} image, received {len(data)} bytes "
             "in no format this server reads"

@@ -100,13 +100,14 @@ def render(engine: VipsEngine) -> Render:
     def run(
         data: bytes,
         plan: Plan | None = None,
-        fmt: ImageFormat = ImageFormat.PNG,
+        fmt: ImageFormat | str = ImageFormat.PNG,
         quality: int = 80,
         **options: Any,
     ) -> bytes:
         info = engine.probe(data)
         plan = plan or make_plan(info.width, info.height)
         opts = ProcessingOptions(**options)
-        return engine.render(data, info, plan, opts, fmt, quality, time.monotonic() + 10)
+        output = ImageFormat(fmt)
+        return engine.render(data, info, plan, opts, output, quality, time.monotonic() + 10)
 
     return run

@@ -1,0 +1,1 @@
+"""Load benchmarks of the imgfleet service; see bench/README.md."""
