@@ -52,8 +52,8 @@ def encode(
 ) -> bytes:
     """Save at `quality`; over `max_bytes` (lossy formats), retry at lower qualities.
 
-    Each retry re-encodes the same pixels from memory; the smallest attempt is returned
-    when even `MIN_QUALITY` does not fit.
+    Each retry re-encodes the same pixels from memory; when even `MIN_QUALITY` does not
+    fit, that last (smallest) attempt is returned rather than an error.
     """
     limit = ctx.options.max_bytes
     if not limit or ctx.output not in LOSSY:
