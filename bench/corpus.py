@@ -38,19 +38,18 @@ IMAGES_PER_SIZE = 4
 def _texture(width: int, height: int, seed: int) -> pyvips.Image:
     """One band of multi-scale noise, mean 0, amplitude falling with scale (like 1/f).
 
-    Built as a pyramid: 64 px blobs, then each level doubles the size and adds finer noise,
-    so the cost is about that of one full-size step.
+    Built as a pyramid from 128 px blobs down to 2 px ones: each level doubles the size of
+    what came before and adds finer noise, so the cost is about that of one full-size step.
+    Pixel-level noise is left to the sensor grain.
     """
     octaves = 7
-    unit = 2 ** (octaves - 1)
-    w, h = -(-width // unit), -(-height // unit)
+    w, h = -(-width // 2**octaves), -(-height // 2**octaves)
     total = pyvips.Image.black(w, h)
     for octave in range(octaves):
         noise = pyvips.Image.gaussnoise(w, h, sigma=1.0, mean=0.0, seed=seed * 31 + octave)
         total = total + noise * (30.0 / (1.0 + 0.6 * octave))
-        if octave < octaves - 1:
-            w, h = w * 2, h * 2
-            total = total.resize(2, kernel="cubic").copy_memory()
+        total = total.resize(2, kernel="cubic").copy_memory()
+        w, h = w * 2, h * 2
     return total.crop(0, 0, width, height)
 
 
