@@ -7,7 +7,7 @@ engine and the bytes in the source adapters.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import unquote
 
 from imgfleet.core import geometry, limits
@@ -183,6 +183,8 @@ class DeliveryService:
         if options.raw or info.format in options.skip_processing:
             return Rendition(data, info.format.media_type)
         fmt = _output_format(target, negotiated, info)
+        if info.format is ImageFormat.SVG:
+            options = replace(options, enlarge=True)  # vectors scale up losslessly (imgproxy)
         plan = geometry.plan(options, info.width, info.height, info.exif_orientation)
         limits.check_result(plan, lim)
         quality = options.quality_for(fmt, self.config.formats.quality_for(fmt.value))
