@@ -12,7 +12,7 @@ import logging
 
 import pyvips
 
-from imgfleet.core.errors import OverLimit, RenderTimeout, UnsupportedMedia
+from imgfleet.core.errors import RenderTimeout, UnsupportedMedia
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.core.source import SourceInfo
@@ -87,7 +87,7 @@ class VipsEngine:
             raise UnsupportedMedia(f"format: expected an output format, received {fmt.value}")
         if info.format is ImageFormat.SVG and not self.formats.svg_input:
             raise UnsupportedMedia("source: SVG input is disabled on this server")
-        pages = self._pages(info, options, fmt)
+        pages = self._pages(info, fmt)
         ctx = Context(plan=plan, options=options, output=fmt, deadline=clock)
         try:
             image = fastjpeg.decode(data, info, plan, options)
@@ -108,27 +108,15 @@ class VipsEngine:
         megapixels = options.security.max_src_resolution or self.limits.max_src_megapixels
         return megapixels * 1_000_000
 
-    def _pages(self, info: SourceInfo, options: ProcessingOptions, fmt: ImageFormat) -> int:
-        """Frames to load: all of an animation kept as one, else the first. Limits apply."""
-        if info.width * info.height * info.pages > self._max_pixels(options):
-            raise OverLimit(
-                f"source: {info.width}x{info.height} x {info.pages} frames is "
-                f"{info.megapixels:.1f} MP, over the {self._max_pixels(options) / 1e6:g} MP limit"
-            )
+    @staticmethod
+    def _pages(info: SourceInfo, fmt: ImageFormat) -> int:
+        """Frames to load: all of an animation kept as one, else the first.
+
+        The frame and resolution limits were checked from the header by the caller
+        (`core.limits.check_source`) before this runs.
+        """
         if info.pages <= 1 or info.format not in ANIMATED or fmt not in ANIMATED:
             return 1
-        security = options.security
-        max_frames = security.max_animation_frames or self.limits.max_frames
-        if info.pages > max_frames:
-            raise OverLimit(
-                f"source: expected at most {max_frames} animation frames, received {info.pages}"
-            )
-        frame_mp = security.max_animation_frame_resolution or self.limits.max_frame_megapixels
-        if info.width * info.height > frame_mp * 1_000_000:
-            raise OverLimit(
-                f"source: animation frames of {info.width}x{info.height} are over the "
-                f"{frame_mp:g} MP per-frame limit"
-            )
         return info.pages
 
     def _frames(self, ctx: Context, strip: pyvips.Image) -> pyvips.Image:
