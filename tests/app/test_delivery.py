@@ -249,3 +249,37 @@ async def test_overload_gives_503_while_hits_keep_serving(make_app: AppFactory) 
         gate.set()
         assert [r.status_code for r in await asyncio.gather(*busy)] == [200, 200]
     app.delivery.admission.shutdown()
+
+
+class CountingSource:
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.fetches = 0
+
+    async def fetch(self, url: str, max_bytes: int) -> bytes:
+        self.fetches += 1
+        return await self.inner.fetch(url, max_bytes)  # type: ignore[no-any-return]
+
+
+async def test_several_renditions_of_one_source_fetch_it_once(make_app: AppFactory) -> None:
+    app = make_app()
+    source = CountingSource(app.delivery.sources["local"])
+    app.delivery.sources = {"local": source}
+    async with _client(app) as c:
+        sizes = [20, 30, 40, 50]
+        responses = await asyncio.gather(
+            *(c.get(signed(f"w:{w}", "local:///photo.jpg", "jpg")) for w in sizes)
+        )
+        responses.append(await c.get(signed("w:60", "local:///photo.jpg", "png")))
+    assert [r.status_code for r in responses] == [200] * 5
+    assert source.fetches == 1
+
+
+async def test_source_cache_is_bounded(make_app: AppFactory) -> None:
+    app = make_app(sources={"cache_bytes": 1})  # too small to keep any source
+    source = CountingSource(app.delivery.sources["local"])
+    app.delivery.sources = {"local": source}
+    async with _client(app) as c:
+        for w in (20, 30):
+            assert (await c.get(signed(f"w:{w}", "local:///photo.jpg", "jpg"))).status_code == 200
+    assert source.fetches == 2
