@@ -16,12 +16,8 @@ import datetime
 import os
 import platform
 import shlex
-import statistics
 import subprocess
 import sys
-import threading
-import time
-from collections import Counter
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -32,6 +28,7 @@ if __package__ in (None, ""):  # run as `python bench/load.py`
 import pyvips
 
 from bench.corpus import CORPUS_DIR, IMAGES_PER_SIZE, LARGE, MEDIUM, Size, generate
+from bench.probe import Probe
 from bench.rss import RssSampler, cpu_seconds, tree_rss_bytes
 from bench.server import Server, get
 from bench.wrk import WrkResult, run_wrk, write_paths, wrk_binary
@@ -87,6 +84,7 @@ class Bench:
         self.server = server
         self.rss = rss
         self.report = Report()
+        self.medium_render_rate: float | None = None  # set by `renders`, read by `overload`
 
     def paths(self, tag: str, size: Size, count: int) -> list[str]:
         """`count` distinct request paths over the images of `size`, one cachebuster each."""
@@ -128,6 +126,8 @@ class Bench:
             self.rss.reset()
             result, cpu_ms = self.wrk(f"render-{size.name}", size, cfg.duration, c, "render")
             self.report.check(f"renders {size.name}", result, expected=frozenset({200}))
+            if size is MEDIUM:
+                self.medium_render_rate = result.rate
             rows.append(
                 f"| {label} | {c} | {result.rate:.1f} | {result.p50_ms:.1f} | "
                 f"{result.p99_ms:.1f} | {result.non_2xx + result.socket_errors} | "
@@ -176,6 +176,12 @@ class Bench:
         if hot_bad:
             self.report.notes.append(f"overload: the cache-hit URL answered {hot_bad}")
         ok = result.statuses.get(200, 0)
+        if self.medium_render_rate:
+            share = ok / result.seconds / self.medium_render_rate
+            self.report.notes.append(
+                f"overload: 200s came at {share:.0%} of the M rate measured in `renders` "
+                f"({ok / result.seconds:.1f} vs {self.medium_render_rate:.1f} req/s)"
+            )
         self.report.sections.append(
             "\n".join(
                 [
@@ -235,61 +241,6 @@ class Bench:
         )
 
 
-class Probe:
-    """A side loop during the overload: the cache-hit URL and one fresh miss per tick.
-
-    Bounded in count (one tick per INTERVAL of the run) and in time (it stops with the run).
-    """
-
-    INTERVAL = 0.1
-
-    def __init__(self, port: int, hot: str, misses: list[str]) -> None:
-        self.port, self.hot, self.misses = port, hot, misses
-        self.samples: list[tuple[str, int, float]] = []  # (kind, status, ms)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start_for(self, seconds: float) -> None:
-        ticks = min(len(self.misses), int(seconds / self.INTERVAL))
-        self._thread = threading.Thread(target=self._loop, args=(ticks,), daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _loop(self, ticks: int) -> None:
-        if self._stop.wait(1.0):  # let wrk ramp up first
-            return
-        for tick in range(ticks):
-            for kind, path in (("hit", self.hot), ("miss", self.misses[tick])):
-                started = time.perf_counter()
-                try:
-                    status = get(self.port, path, timeout=15)[0]
-                except OSError:
-                    status = 0
-                self.samples.append((kind, status, (time.perf_counter() - started) * 1000))
-            if self._stop.wait(self.INTERVAL):
-                return
-
-    def counts(self, kind: str) -> Counter[int]:
-        return Counter(status for k, status, _ in self.samples if k == kind)
-
-    def rows(self) -> list[str]:
-        rows = []
-        labels = {"hit": "cache-hit URL", "miss": "fresh miss (M)"}
-        for kind in ("hit", "miss"):
-            for status in sorted(self.counts(kind)):
-                ms = sorted(m for k, s, m in self.samples if k == kind and s == status)
-                p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
-                rows.append(
-                    f"| {labels[kind]} | {status or 'error'} | {len(ms)} | "
-                    f"{statistics.median(ms):.1f} | {p99:.1f} | {ms[-1]:.1f} |"
-                )
-        return rows
-
-
 def environment(config: Config, settings: Settings) -> list[str]:
     cpu = next(
         (
@@ -301,13 +252,13 @@ def environment(config: Config, settings: Settings) -> list[str]:
     )
     wrk_version = subprocess.run(
         [wrk_binary(), "-v"], capture_output=True, text=True, timeout=10, check=False
-    ).stdout.splitlines()
+    ).stdout.partition(" Copyright")[0]
     render = settings.render
     return [
         f"- machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}",
-        f"- imgfleet {version('imgfleet')}, pyvips {version('pyvips')}, libvips "
-        f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}, Python "
-        f"{platform.python_version()}, {wrk_version[0] if wrk_version else 'wrk'} "
+        f"- imgfleet {version('imgfleet')} at {source_revision()}, pyvips {version('pyvips')}, "
+        f"libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}, Python "
+        f"{platform.python_version()}, {wrk_version or 'wrk'} "
         f"({config.wrk_threads} thread(s)) on the same cores",
         f"- server: one `imgfleet serve` process, {render.pool_size} render workers, queue "
         f"{render.queue_size}, access log {'on' if config.access_log else 'off'}, other "
@@ -316,6 +267,32 @@ def environment(config: Config, settings: Settings) -> list[str]:
         "(M = 2040x1360, L = 4032x3024, JPEG q90 4:2:0, ~2.3 bits/pixel)",
         f"- requests: `{OPTIONS}/cb:<unique>` + `.jpg`; every render/overload request is a new URL",
     ]
+
+
+def metric(port: int, name: str) -> float | None:
+    """One unlabelled value from the server's /metrics, or None."""
+    for line in get(port, "/metrics")[2].decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def source_revision() -> str:
+    """The commit the server ran from, and whether src/ had uncommitted changes (read-only)."""
+    root = BENCH_DIR.parent
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10
+            )
+        except OSError:
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown commit"
+    dirty = git("status", "--porcelain", "--", "src")
+    return f"{commit} + uncommitted changes in src/" if dirty else commit
 
 
 def server_log_problems(log_path: Path) -> list[str]:
@@ -393,11 +370,15 @@ def main() -> None:
             print(f"{name} ...", file=sys.stderr)
             runs[name]()
         final_rss = tree_rss_bytes(server.pid)
+        cached = metric(server.port, "imgfleet_result_cache_bytes")
     report = bench.report
     report.notes += server_log_problems(log_path)
+    held = "?" if cached is None else f"{cached / MB:.0f}"
     report.notes.append(
         f"server RSS: {idle_rss / MB:.0f} MB idle after start, {final_rss / MB:.0f} MB after "
-        "the last scenario (the result and source caches hold up to 256 MB each by default)"
+        f"the last scenario, when the result cache held {held} MB (limit "
+        f"{settings.cache.result_bytes / MB:.0f} MB; source cache limit "
+        f"{settings.sources.cache_bytes / MB:.0f} MB)"
     )
     text = "\n".join(
         [
