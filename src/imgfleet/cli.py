@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
@@ -52,6 +53,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
     check(settings)
     configure_logging(settings.server.log_level)
+    sys.setswitchinterval(settings.render.switch_interval)
     uvicorn.run(
         build_app(settings),
         host=host,

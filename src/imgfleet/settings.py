@@ -172,6 +172,14 @@ class RenderSettings(_Section):
         0, ge=0, description="Renders waiting for a worker before 503; 0 means 4 x workers."
     )
     retry_after: int = Field(1, ge=1, description="Retry-After seconds sent with 503.")
+    switch_interval: float = Field(
+        0.0005,
+        gt=0,
+        le=0.1,
+        description="Seconds a Python thread may hold the GIL while others wait "
+        "(sys.setswitchinterval). Render threads re-take the GIL between libvips calls; "
+        "a short interval keeps a busy event loop from starving them.",
+    )
 
     @property
     def pool_size(self) -> int:
