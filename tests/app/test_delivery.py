@@ -107,6 +107,8 @@ async def test_head_has_headers_and_no_body(client: httpx.AsyncClient) -> None:
 async def test_disposition_when_asked(client: httpx.AsyncClient) -> None:
     r = await client.get(signed("fn:holiday/att:1", "local:///photo.jpg", "png"))
     assert r.headers["content-disposition"] == 'attachment; filename="holiday.png"'
+    r = await client.get(signed("att:1", "local:///photo.jpg", "webp"))
+    assert r.headers["content-disposition"] == 'attachment; filename="photo.webp"'
     r = await client.get(signed("w:10", "local:///photo.jpg", "png"))
     assert "content-disposition" not in r.headers
 
@@ -137,6 +139,7 @@ async def test_expires_caps_max_age_and_past_expiry_is_404(client: httpx.AsyncCl
         (signed("w:10", "local:///bomb.png"), 422, "over_limit"),
         (signed("w:10", "http://169.254.169.254/latest", plain=True), 403, "forbidden_source"),
         ("/", 400, "bad_request"),
+        (signed("w:10", "s3://bucket/key.jpg", plain=True), 400, "bad_request"),
     ],
 )
 async def test_errors_are_precise(
@@ -283,3 +286,10 @@ async def test_source_cache_is_bounded(make_app: AppFactory) -> None:
         for w in (20, 30):
             assert (await c.get(signed(f"w:{w}", "local:///photo.jpg", "jpg"))).status_code == 200
     assert source.fetches == 2
+
+
+async def test_local_sources_off_without_a_root(make_app: AppFactory) -> None:
+    app = make_app(sources={"local_root": None})
+    async with _client(app) as c:
+        r = await c.get(signed("w:10", "local:///photo.jpg"))
+    assert r.status_code == 403 and "IMGFLEET_SOURCES__LOCAL_ROOT" in r.json()["message"]

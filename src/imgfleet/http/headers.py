@@ -35,7 +35,7 @@ def delivery_headers(delivery: Delivery, ttl: int, now: float) -> list[tuple[byt
     ]
     if delivery.negotiated:
         headers.append((b"vary", b"Accept"))
-    if delivery.filename is not None or delivery.attachment:
+    if delivery.disposition:
         headers.append((b"content-disposition", content_disposition(delivery, media_type)))
     return headers
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import replace
 
 import pyvips
 
+from imgfleet.core import geometry
 from imgfleet.core.errors import RenderTimeout, UnsupportedMedia
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.core.source import SourceInfo
-from imgfleet.imaging import fastjpeg, pipeline
+from imgfleet.imaging import colour, fastjpeg, pipeline, transform
 from imgfleet.imaging.context import Context
 from imgfleet.imaging.deadline import Deadline
 from imgfleet.imaging.load import load
@@ -90,10 +92,13 @@ class VipsEngine:
         pages = self._pages(info, fmt)
         ctx = Context(plan=plan, options=options, output=fmt, deadline=clock)
         try:
-            image = fastjpeg.decode(data, info, plan, options)
-            if image is None:
-                image = load(data, info, plan, pages=pages, max_pixels=self._max_pixels(options))
-            clock.watch(image)
+            if options.trim is not None and pages == 1:
+                ctx, image = self._trim_first(ctx, data, info)
+            else:
+                image = fastjpeg.decode(data, info, plan, options) or load(
+                    data, info, plan, pages=pages, max_pixels=self._max_pixels(options)
+                )
+                clock.watch(image)
             image = self._frames(ctx, image) if pages > 1 else pipeline.run(ctx, image)
             return encode(ctx, image, quality, self.formats, keep_flags(options, image))
         except pyvips.Error as exc:
@@ -107,6 +112,36 @@ class VipsEngine:
     def _max_pixels(self, options: ProcessingOptions) -> float:
         megapixels = options.security.max_src_resolution or self.limits.max_src_megapixels
         return megapixels * 1_000_000
+
+    def _trim_first(
+        self, ctx: Context, data: bytes, info: SourceInfo
+    ) -> tuple[Context, pyvips.Image]:
+        """Trim before any geometry, as imgproxy does, then plan the rest on what is left.
+
+        The full-size source is decoded and turned upright; trim cuts its border; the new
+        plan sizes the trimmed image with orientation already applied.
+        """
+        options = ctx.options
+        upright = geometry.plan(
+            replace(options, trim=None, crop=None, width=0, height=0, enlarge=False),
+            info.width,
+            info.height,
+            info.exif_orientation,
+        )
+        image = load(data, info, upright, pages=1, max_pixels=self._max_pixels(options))
+        ctx.deadline.watch(image)
+        whole = replace(ctx, plan=upright)
+        image = transform.trim(whole, transform.orient(whole, colour.to_srgb(whole, image)))
+        rest = replace(
+            options,
+            trim=None,
+            auto_rotate=False,
+            rotate=0,
+            flip_horizontal=False,
+            flip_vertical=False,
+        )
+        plan = geometry.plan(rest, image.width, image.height)
+        return replace(ctx, plan=plan, options=rest), image
 
     @staticmethod
     def _pages(info: SourceInfo, fmt: ImageFormat) -> int:

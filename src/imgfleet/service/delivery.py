@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from urllib.parse import unquote
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlsplit
 
 from imgfleet.core import geometry, limits
 from imgfleet.core.cache_key import render_key
-from imgfleet.core.errors import BadRequest, BadSignature, Expired, ImgfleetError, TooLarge
+from imgfleet.core.errors import (
+    BadRequest,
+    BadSignature,
+    Expired,
+    ForbiddenSource,
+    ImgfleetError,
+    TooLarge,
+)
 from imgfleet.core.negotiation import negotiate
 from imgfleet.core.option_parser import ParsedPath, Presets, parse_path
 from imgfleet.core.options import ImageFormat, ProcessingOptions
@@ -41,7 +49,8 @@ class Delivery:
     negotiated: bool  # the format followed Accept: the response must say Vary: Accept
     signed: bool  # a signed URL names one immutable rendition
     expires: int | None
-    filename: str | None
+    disposition: bool  # the URL asked for a file name or an attachment
+    filename: str | None  # `fn`, else the source's stem
     attachment: bool
     cache_hit: bool
 
@@ -112,7 +121,8 @@ class DeliveryService:
             negotiated=negotiated,
             signed=bool(self.config.key_pairs),
             expires=options.expires,
-            filename=options.filename,
+            disposition=options.filename is not None or options.return_attachment,
+            filename=options.filename or _stem(parsed.source_url),
             attachment=options.return_attachment,
             cache_hit=hit,
         )
@@ -206,7 +216,11 @@ class DeliveryService:
         scheme = url.partition(":")[0].lower()
         loader = self.sources.get(scheme)
         if loader is None:
-            raise BadRequest(f"source scheme {scheme!r} is not enabled")
+            if scheme == "local":
+                raise ForbiddenSource(
+                    "local sources are not enabled: set IMGFLEET_SOURCES__LOCAL_ROOT"
+                )
+            raise BadRequest(f"source: expected a local:// or http(s):// URL, received {url!r}")
         try:
             data = await loader.fetch(url, max_bytes)
         except ImgfleetError as error:
@@ -214,6 +228,12 @@ class DeliveryService:
             raise
         self.source_bytes.put(url, data)
         return data
+
+
+def _stem(source_url: str) -> str | None:
+    """The source's file name without extension, for Content-Disposition (like imgproxy)."""
+    name = PurePosixPath(urlsplit(source_url).path).stem
+    return name or None
 
 
 def _split_signature(raw_path: str) -> tuple[str, str]:

@@ -150,6 +150,19 @@ def test_trim_removes_a_uniform_border(render: Render) -> None:
     assert (image.width, image.height) == (40, 30)
 
 
+def test_trim_comes_before_resizing_like_imgproxy(render: Render) -> None:
+    inner = imagegen.pattern(40, 30)
+    framed = inner.embed(10, 5, 60, 40, extend="background", background=[255, 255, 255])
+    image = decode(render(bytes(framed.pngsave_buffer()), trim=Trim(threshold=10), width=20))
+    assert (image.width, image.height) == (20, 15)  # the 40x30 content fitted to width 20
+
+
+def test_trim_of_an_exif_rotated_source_trims_what_the_viewer_sees(render: Render) -> None:
+    data = imagegen.jpeg_with_orientation(6, 64, 48)
+    image = decode(render(data, trim=Trim(threshold=1)))
+    assert image.width == 64 and image.height == 48  # upright, nothing to trim
+
+
 def test_trim_with_colour_and_equal_sides(render: Render) -> None:
     inner = imagegen.pattern(40, 30)
     framed = inner.embed(4, 2, 60, 40, extend="background", background=[0, 0, 255])
