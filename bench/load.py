@@ -18,6 +18,8 @@ import platform
 import shlex
 import subprocess
 import sys
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -26,6 +28,7 @@ if __package__ in (None, ""):  # run as `python bench/load.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pyvips
+from tests.imagegen import png_bomb
 
 from bench.corpus import CORPUS_DIR, IMAGES_PER_SIZE, LARGE, MEDIUM, Size, generate
 from bench.probe import Probe
@@ -42,7 +45,8 @@ OPTIONS = "rs:fit:512:512/q:80"  # the peer baseline's "fit 512x512, JPEG q80"
 # URL lists hold this many paths per second of run: far above what the server can do, so a
 # list never runs out (a run that does is flagged "capped").
 PATHS_PER_SECOND = {"render": 1_000, "overload": 10_000}
-SCENARIOS = ("renders", "overload", "hits")
+SCENARIOS = ("renders", "overload", "hits", "bomb")
+BOMB_REQUESTS = 200
 MB = 1024 * 1024
 
 
@@ -240,6 +244,37 @@ class Bench:
             )
         )
 
+    def bomb(self) -> None:
+        """A few-KB PNG declaring 50,000 x 50,000 pixels: refused from its header."""
+        (CORPUS_DIR / "bomb.png").write_bytes(png_bomb(50_000, 50_000))
+        before = tree_rss_bytes(self.server.pid)
+        self.rss.reset()
+        latencies, statuses = [], Counter[int]()
+        for i in range(BOMB_REQUESTS):
+            path = signed_path(
+                self.settings, f"w:300/cb:bomb-{i}", "local:///bomb.png", "jpg", False
+            )
+            started = time.perf_counter()
+            status, _, _ = get(self.server.port, path)
+            latencies.append((time.perf_counter() - started) * 1000)
+            statuses[status] += 1
+        latencies.sort()
+        after = tree_rss_bytes(self.server.pid)
+        self.report.sections.append(
+            "\n".join(
+                [
+                    f"### bomb: {len((CORPUS_DIR / 'bomb.png').read_bytes()):,}-byte PNG declaring "
+                    f"50,000 x 50,000, {BOMB_REQUESTS} sequential requests",
+                    "",
+                    "| statuses | p50 ms | p99 ms | max ms | RSS before / peak / after MB |",
+                    "|---|---|---|---|---|",
+                    f"| {dict(statuses)} | {latencies[len(latencies) // 2]:.2f} | "
+                    f"{latencies[int(len(latencies) * 0.99)]:.2f} | {latencies[-1]:.2f} | "
+                    f"{before / MB:.0f} / {self.rss.peak / MB:.0f} / {after / MB:.0f} |",
+                ]
+            )
+        )
+
 
 def environment(config: Config, settings: Settings) -> list[str]:
     cpu = next(
@@ -365,7 +400,12 @@ def main() -> None:
     with Server(env, log_path) as server, RssSampler(server.pid) as rss:
         idle_rss = tree_rss_bytes(server.pid)
         bench = Bench(config, settings, server, rss)
-        runs = {"renders": bench.renders, "overload": bench.overload, "hits": bench.hits}
+        runs = {
+            "renders": bench.renders,
+            "overload": bench.overload,
+            "hits": bench.hits,
+            "bomb": bench.bomb,
+        }
         for name in config.scenarios:
             print(f"{name} ...", file=sys.stderr)
             runs[name]()
