@@ -171,7 +171,8 @@ async def test_request_id_echoed_or_generated(client: httpx.AsyncClient) -> None
     r = await client.get("/health", headers={"x-request-id": "abc-123"})
     assert r.headers["x-request-id"] == "abc-123"
     r = await client.get("/health")
-    assert len(r.headers["x-request-id"]) == 32
+    assert len(r.headers["x-request-id"]) == 24
+    assert r.headers["x-request-id"] != (await client.get("/health")).headers["x-request-id"]
 
 
 async def test_metrics_expose_requests_and_cache(client: httpx.AsyncClient) -> None:

@@ -6,6 +6,7 @@ engine and the bytes in the source adapters.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
@@ -32,6 +33,8 @@ from imgfleet.service.admission import Admission
 from imgfleet.service.lru import ByteLRU
 from imgfleet.service.single_flight import SingleFlight
 from imgfleet.settings import FormatSettings
+
+MEMO_ENTRIES = 4096  # request paths whose verified parse and cache keys are remembered
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,21 +93,26 @@ class DeliveryService:
         self.results = result_cache
         self.source_bytes = source_cache
         self._renders: SingleFlight[str, Rendition] = SingleFlight()
+        # Memos of pure work on the hit path, bounded by entry count.
+        self._paths: ByteLRU[str, ParsedPath] = ByteLRU(MEMO_ENTRIES, lambda _: 1)
+        self._keys: ByteLRU[tuple[str, ImageFormat | None], str] = ByteLRU(
+            MEMO_ENTRIES, lambda _: 1
+        )
         self._fetches: SingleFlight[str, bytes] = SingleFlight()
 
     async def deliver(self, raw_path: str, accept: str) -> Delivery:
         started = self.clock.monotonic()
-        signature, path = _split_signature(raw_path)
-        self._verify(signature, path)
-        parsed = self._parse(path)
+        parsed = self._resolve(raw_path)
         options = parsed.options
         if options.expires is not None and options.expires < self.clock.time():
             raise Expired("the URL has expired")
 
         target, negotiated = self._target(options, accept)
-        key = render_key(
-            options, parsed.source_url, target, self.engine.version, self._quality(target)
-        )
+        key = self._keys.get((raw_path, target))
+        if key is None:
+            quality = self._quality(target)
+            key = render_key(options, parsed.source_url, target, self.engine.version, quality)
+            self._keys.put((raw_path, target), key)
         rendition = self.results.get(key)
         hit = rendition is not None
         self.metrics.cache.labels("hit" if hit else "miss").inc()
@@ -126,6 +134,19 @@ class DeliveryService:
             attachment=options.return_attachment,
             cache_hit=hit,
         )
+
+    def _resolve(self, raw_path: str) -> ParsedPath:
+        """Verify and parse a request path; both are pure, so valid paths are remembered.
+
+        Only paths that verified and parsed are kept, so bad requests cannot fill the memo.
+        """
+        parsed = self._paths.get(raw_path)
+        if parsed is None:
+            signature, path = _split_signature(raw_path)
+            self._verify(signature, path)
+            parsed = self._parse(path)
+            self._paths.put(raw_path, parsed)
+        return parsed
 
     def _verify(self, signature: str, path: str) -> None:
         pairs, size = self.config.key_pairs, self.config.signature_size
@@ -230,6 +251,7 @@ class DeliveryService:
         return data
 
 
+@functools.lru_cache(maxsize=1024)
 def _stem(source_url: str) -> str | None:
     """The source's file name without extension, for Content-Disposition (like imgproxy)."""
     name = PurePosixPath(urlsplit(source_url).path).stem

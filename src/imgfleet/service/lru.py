@@ -1,4 +1,4 @@
-"""A least-recently-used map bounded by the bytes of its values."""
+"""A least-recently-used map bounded by the summed size of its values (bytes, or a count)."""
 
 from __future__ import annotations
 
