@@ -78,4 +78,5 @@ def all_peers() -> dict[str, Peer]:
     from bench.peers.nginx import Nginx
     from bench.peers.thumbor import Thumbor
 
-    return {peer.name: peer for peer in (Thumbor(), Ipx(), Nginx())}
+    peers: tuple[Peer, ...] = (Thumbor(), Ipx(), Nginx())  # mypy checks each against Peer
+    return {peer.name: peer for peer in peers}

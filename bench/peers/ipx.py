@@ -2,6 +2,7 @@
 
     /s_512x512,fit_inside,f_jpeg,q_80,cb_7/m1.jpg    fit inside the box
     /s_300x200,fit_cover,f_webp,q_75,cb_7/m1.jpg     fill: centre crop (sharp's default position)
+    /s_512x512,fit_inside,f_png,cb_7/m1.png          PNG: no quality (sharp would quantise)
 
 ipx keeps the query string in the image id (`m1.jpg?u=7` is refused as a forbidden path), so
 the distinct part is a modifier ipx does not know, `cb_<n>`, which it ignores. ipx has no
@@ -17,7 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench.peers import FORMATS, PEERS_DIR, check_work
-from bench.peers.process import PeerProcess, http_answers, run_logged
+from bench.peers.process import PeerProcess, forked, http_answers, run_logged
 
 PACKAGES = {"ipx": "3.1.1", "sharp": "0.34.5"}  # sharp pinned too: ipx asks for ^0.34.3
 SERVER_SCRIPT = Path(__file__).with_name("ipx_server.mjs")
@@ -36,7 +37,9 @@ def ipx_path(
     image_name: str, op: str, width: int, height: int, out_format: str, quality: int, unique: int
 ) -> str:
     fit = "inside" if op == "fit" else "cover"
-    modifiers = f"s_{width}x{height},fit_{fit},f_{out_format},q_{quality},cb_{unique}"
+    # sharp takes a PNG quality as "quantise to a palette": lossless PNG gets none
+    q = "" if out_format == "png" else f",q_{quality}"
+    modifiers = f"s_{width}x{height},fit_{fit},f_{out_format}{q},cb_{unique}"
     return f"/{modifiers}/{quote(image_name)}"
 
 
@@ -104,6 +107,7 @@ class Ipx:
             log_path=self.home / "run" / f"ipx-{port}.log",
             ready=http_answers(port, "/", want_ok=False),  # 400: modifiers are missing
             cwd=self.home,
+            processes=forked(workers),
         )
 
     def stop(self) -> None:

@@ -33,7 +33,8 @@ MIME_TYPES = {
 def config_text(root: Path, run_dir: Path, *, port: int, workers: int, as_root: bool) -> str:
     """A minimal nginx.conf: foreground master, no access log, sendfile, one static root."""
     temp = {
-        name: run_dir / "tmp" / name for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        name: run_dir / "tmp" / name
+        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     }
     types = "".join(f"        {mime} {exts};\n" for mime, exts in MIME_TYPES.items())
     temps = "".join(f"    {name}_temp_path {path};\n" for name, path in temp.items())
@@ -51,9 +52,7 @@ def config_text(root: Path, run_dir: Path, *, port: int, workers: int, as_root: 
         "    tcp_nopush on;\n"
         "    keepalive_requests 1000000;\n"  # like an ASGI server: no cap per connection
         "    types {\n" + types + "    }\n"
-        "    default_type application/octet-stream;\n"
-        + temps
-        + "    server {\n"
+        "    default_type application/octet-stream;\n" + temps + "    server {\n"
         f"        listen {HOST}:{port};\n"
         f"        root {root};\n"
         "        location / { }\n"
@@ -111,6 +110,7 @@ class Nginx:
             command,
             log_path=run_dir / "stdout.log",
             ready=http_answers(port, "/", want_ok=False),  # 403 or 404: no index
+            processes=1 + workers,  # the master and its workers
         )
 
     def stop(self) -> None:

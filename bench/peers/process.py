@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bench.rss import _children
 from bench.server import HOST, free_port, get
 
 
@@ -23,6 +25,22 @@ def http_answers(port: int, path: str, *, want_ok: bool = True) -> Callable[[], 
         return status == 200 or not want_ok
 
     return probe
+
+
+def tree_pids(pid: int) -> set[int]:
+    """`pid` and its descendants that are alive now."""
+    todo, seen = [pid], set()
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo += _children(current)
+    return seen
+
+
+def forked(workers: int) -> int:
+    """Processes in a tree whose parent forks `workers` servers, or serves alone when 1."""
+    return 1 if workers == 1 else 1 + workers
 
 
 def run_logged(
@@ -89,8 +107,10 @@ class PeerProcess:
         ready: Callable[[], bool],
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        processes: int = 1,
         timeout: float = 60.0,
     ) -> None:
+        """Start `command`; return once `ready()` and the tree has `processes` processes."""
         if self.running:
             raise RuntimeError(f"{self.name} is already running")
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +129,7 @@ class PeerProcess:
         while time.monotonic() < deadline:
             if not self.running:
                 raise SystemExit(f"{self.name} exited early; see {log_path}")
-            if ready():
+            if len(tree_pids(self.pid)) >= processes and ready():
                 return
             time.sleep(0.05)
         self.stop()
@@ -133,7 +153,5 @@ class PeerProcess:
 
 
 def _signal_group(group: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
         os.killpg(group, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -2,6 +2,7 @@
 
     /unsafe/fit-in/512x512/filters:format(jpeg):quality(80)/m1.jpg?u=7   fit inside the box
     /unsafe/300x200/filters:format(webp):quality(75)/m1.jpg?u=7         fill: centre crop
+    /unsafe/fit-in/512x512/filters:format(png)/m1.png?u=7               PNG: no quality
 
 thumbor routes on the path alone, so the `u` query parameter makes a distinct URL without
 changing the work; with no storage and no result storage nothing is kept between requests.
@@ -19,7 +20,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench.peers import FORMATS, PEERS_DIR, check_work
-from bench.peers.process import PeerProcess, http_answers, run_logged
+from bench.peers.process import PeerProcess, forked, http_answers, run_logged
 from bench.server import HOST
 
 # thumbor 7.8 asks for Pillow < 13; Pillow's own wheels carry libjpeg-turbo, libwebp and
@@ -64,7 +65,8 @@ def thumbor_path(
     image_name: str, op: str, width: int, height: int, out_format: str, quality: int, unique: int
 ) -> str:
     box = f"fit-in/{width}x{height}" if op == "fit" else f"{width}x{height}"
-    filters = f"filters:format({out_format}):quality({quality})"
+    quality_filter = "" if out_format == "png" else f":quality({quality})"  # PNG is lossless
+    filters = f"filters:format({out_format}){quality_filter}"
     return f"/unsafe/{box}/{filters}/{quote(image_name)}?u={unique}"
 
 
@@ -125,7 +127,10 @@ class Thumbor:
             "--log-level=warning",
         ]
         self._process.start(
-            command, log_path=run / f"thumbor-{port}.log", ready=http_answers(port, "/healthcheck")
+            command,
+            log_path=run / f"thumbor-{port}.log",
+            ready=http_answers(port, "/healthcheck"),
+            processes=forked(workers),
         )
 
     def stop(self) -> None:
