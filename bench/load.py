@@ -388,7 +388,7 @@ def main() -> None:
     config = parse_args()
     wrk_binary()  # fail early, with the install hint
     print("corpus ...", file=sys.stderr)
-    generate()
+    generate(("M", "L"), formats=("jpeg",), edge=None)  # what the scenarios read
     env = {
         "IMGFLEET_SOURCES__LOCAL_ROOT": str(CORPUS_DIR),
         "IMGFLEET_SERVER__ACCESS_LOG": "true" if config.access_log else "false",
