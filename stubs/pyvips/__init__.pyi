@@ -4,6 +4,9 @@
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 __version__: str
 
 class Error(Exception):
@@ -87,6 +90,7 @@ class Image:
     def remove(self, name: str) -> bool: ...
     def get_page_height(self) -> int: ...
     def hasalpha(self) -> bool: ...
+    def numpy(self) -> npt.NDArray[np.uint8]: ...
     def getpoint(self, x: int, y: int) -> list[float]: ...
 
     # evaluation control

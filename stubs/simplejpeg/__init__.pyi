@@ -1,4 +1,4 @@
-# The one simplejpeg call imgfleet makes (src/imgfleet/imaging/fastjpeg.py).
+# The simplejpeg calls imgfleet makes (src/imgfleet/imaging/fastjpeg.py).
 import numpy as np
 import numpy.typing as npt
 
@@ -14,3 +14,10 @@ def decode_jpeg(
     min_factor: float = ...,
     strict: bool = ...,
 ) -> npt.NDArray[np.uint8]: ...
+def encode_jpeg(
+    image: npt.NDArray[np.uint8],
+    quality: int = ...,
+    colorspace: str = ...,
+    colorsubsampling: str = ...,
+    fastdct: bool = ...,
+) -> bytes: ...

@@ -8,6 +8,7 @@ import pyvips
 
 from imgfleet.core.errors import UnsupportedMedia
 from imgfleet.core.options import ImageFormat
+from imgfleet.imaging import fastjpeg
 from imgfleet.imaging.context import Context
 from imgfleet.settings import FormatSettings
 
@@ -21,6 +22,9 @@ def save(
     """Encode `image`; an animation strip carries its page-height, delays and loop."""
     match fmt:
         case ImageFormat.JPEG:
+            fast = fastjpeg.encode(image, quality, keep, formats.jpeg_progressive)
+            if fast is not None:
+                return fast
             # 4:2:0 at every quality (libvips' "auto" drops subsampling from Q 90 up).
             return image.jpegsave_buffer(
                 Q=quality,
