@@ -103,3 +103,19 @@ def test_result_limit() -> None:
     check_result(_plan(100, 50), LIMITS)
     with pytest.raises(OverLimit, match="max_result_dimension"):
         check_result(_plan(101, 50), LIMITS)
+
+
+@pytest.mark.parametrize(
+    ("quality", "per_format", "expected"),
+    [
+        (None, (), 80),
+        (None, ((ImageFormat.PNG, 50), (ImageFormat.WEBP, 60)), 60),
+        (None, ((ImageFormat.PNG, 50),), 80),
+        (90, ((ImageFormat.WEBP, 60),), 90),
+    ],
+)
+def test_quality_for_prefers_q_then_fq_then_the_default(
+    quality: int | None, per_format: tuple[tuple[ImageFormat, int], ...], expected: int
+) -> None:
+    options = ProcessingOptions(quality=quality, format_quality=per_format)
+    assert options.quality_for(ImageFormat.WEBP, 80) == expected
