@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 from imgfleet.adapters.source.http import HttpSource
 from imgfleet.adapters.source.local import LocalSource
@@ -10,13 +14,15 @@ from imgfleet.core.limits import Limits
 from imgfleet.core.option_parser import compile_presets
 from imgfleet.core.options import ProcessingOptions
 from imgfleet.http.app import App
-from imgfleet.imaging.engine import VipsEngine, configure_vips
+from imgfleet.imaging.engine import ENGINE_VERSION, VipsEngine, configure_vips
 from imgfleet.metrics import Metrics
 from imgfleet.ports import SourceLoader
+from imgfleet.service import render_job
 from imgfleet.service.admission import Admission
 from imgfleet.service.delivery import DeliveryConfig, DeliveryService
 from imgfleet.service.lru import ByteLRU
-from imgfleet.settings import Settings
+from imgfleet.service.render_job import RenderJob, RenderResult
+from imgfleet.settings import FormatSettings, LimitSettings, RenderIsolation, Settings
 
 
 class SystemClock:
@@ -25,6 +31,22 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+
+_process_engine: VipsEngine | None = None
+
+
+def init_render_process(formats: FormatSettings, limits: LimitSettings) -> None:
+    """Initializer of a render process: its own libvips set-up and engine."""
+    global _process_engine
+    configure_vips()
+    _process_engine = VipsEngine(formats, limits)
+
+
+def render_in_process(job: RenderJob) -> RenderResult:
+    if _process_engine is None:
+        raise RuntimeError("init_render_process did not run in this process")
+    return render_job.run(_process_engine, job)
 
 
 def delivery_config(settings: Settings) -> DeliveryConfig:
@@ -62,12 +84,25 @@ def build_app(settings: Settings) -> App:
         sources["local"] = LocalSource(settings.sources.local_root)
     http = HttpSource(settings.sources)
     sources["http"] = sources["https"] = http
-    admission = Admission(
-        settings.render.pool_size, settings.render.queue_size, settings.render.retry_after
-    )
+    render = settings.render
+    if render.isolation is RenderIsolation.PROCESSES:
+        executor: Executor = ProcessPoolExecutor(
+            render.pool_size,
+            mp_context=multiprocessing.get_context("spawn"),  # never fork a threaded server
+            initializer=init_render_process,
+            initargs=(settings.formats, settings.limits),
+        )
+        run_render: Callable[[RenderJob], RenderResult] = render_in_process
+    else:
+        executor = ThreadPoolExecutor(render.pool_size, thread_name_prefix="render")
+        run_render = functools.partial(
+            render_job.run, VipsEngine(settings.formats, settings.limits)
+        )
+    admission = Admission(render.pool_size, render.queue_size, render.retry_after, executor)
     delivery = DeliveryService(
         delivery_config(settings),
-        engine=VipsEngine(settings.formats, settings.limits),
+        engine_version=ENGINE_VERSION,
+        render=run_render,
         sources=sources,
         admission=admission,
         clock=SystemClock(),

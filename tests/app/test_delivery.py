@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 import pyvips
 
 from imgfleet.http.app import App
+from imgfleet.service.render_job import RenderJob, RenderResult
 from tests.app.conftest import AppFactory, signed
 
 CHROME_ACCEPT = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
@@ -193,23 +195,21 @@ async def test_method_not_allowed(client: httpx.AsyncClient) -> None:
     assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
 
 
-class CountingEngine:
-    """Wraps the real engine; counts renders and can hold them at a gate."""
+class CountingRender:
+    """Wraps the app's render function; counts renders and can hold them at a gate."""
 
-    def __init__(self, inner: Any, gate: threading.Event | None = None) -> None:
+    def __init__(
+        self, inner: Callable[[RenderJob], RenderResult], gate: threading.Event | None = None
+    ) -> None:
         self.inner = inner
-        self.version = inner.version
         self.renders = 0
         self.gate = gate
 
-    def probe(self, data: bytes) -> Any:
-        return self.inner.probe(data)
-
-    def render(self, *args: Any) -> bytes:
+    def __call__(self, job: RenderJob) -> RenderResult:
         self.renders += 1
         if self.gate is not None:
             self.gate.wait(10)
-        return self.inner.render(*args)  # type: ignore[no-any-return]
+        return self.inner(job)
 
 
 def _client(app: App) -> httpx.AsyncClient:
@@ -218,14 +218,14 @@ def _client(app: App) -> httpx.AsyncClient:
 
 async def test_fifty_concurrent_identical_misses_render_once(make_app: AppFactory) -> None:
     app = make_app()
-    engine = CountingEngine(app.delivery.engine)
-    app.delivery.engine = engine
+    counter = CountingRender(app.delivery.render)
+    app.delivery.render = counter
     path = signed("rs:fit:90:90", "local:///photo.jpg", "webp")
     async with _client(app) as c:
         responses = await asyncio.gather(*(c.get(path) for _ in range(50)))
     assert [r.status_code for r in responses] == [200] * 50
     assert len({r.content for r in responses}) == 1
-    assert engine.renders == 1
+    assert counter.renders == 1
 
 
 async def test_overload_gives_503_while_hits_keep_serving(make_app: AppFactory) -> None:
@@ -234,7 +234,7 @@ async def test_overload_gives_503_while_hits_keep_serving(make_app: AppFactory) 
     hot = signed("w:40", "local:///photo.jpg", "jpg")
     async with _client(app) as c:
         assert (await c.get(hot)).status_code == 200  # now cached
-        app.delivery.engine = CountingEngine(app.delivery.engine, gate)
+        app.delivery.render = CountingRender(app.delivery.render, gate)
         busy = [
             asyncio.create_task(c.get(signed(f"w:{n}", "local:///photo.jpg", "jpg")))
             for n in (11, 12)
@@ -294,3 +294,19 @@ async def test_local_sources_off_without_a_root(make_app: AppFactory) -> None:
     async with _client(app) as c:
         r = await c.get(signed("w:10", "local:///photo.jpg"))
     assert r.status_code == 403 and "IMGFLEET_SOURCES__LOCAL_ROOT" in r.json()["message"]
+
+
+async def test_renders_in_worker_processes(make_app: AppFactory) -> None:
+    app = make_app(render={"isolation": "processes", "workers": 1})
+    try:
+        async with _client(app) as c:
+            ok = await c.get(signed("rs:fill:60:40", "local:///photo.jpg", "png"))
+            assert ok.status_code == 200
+            image = pyvips.Image.new_from_buffer(ok.content, "")
+            assert (image.width, image.height) == (60, 40)
+            corrupt = await c.get(signed("w:10", "local:///cut.jpg", "png"))
+            assert corrupt.status_code == 415  # errors cross the process boundary intact
+            metrics = (await c.get("/metrics")).text
+            assert 'imgfleet_render_duration_seconds_count{format="png"} 1.0' in metrics
+    finally:
+        app.delivery.admission.shutdown()

@@ -1,10 +1,10 @@
-"""Admission control for CPU work: a bounded pool of render threads and a bounded queue."""
+"""Admission control for CPU work: a bounded pool of render workers and a bounded queue."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import TypeVar
 
 from imgfleet.core.errors import Overloaded
@@ -13,18 +13,21 @@ T = TypeVar("T")
 
 
 class Admission:
-    """Runs blocking work on `workers` threads with at most `queue` jobs waiting.
+    """Runs blocking work on `workers` workers with at most `queue` jobs waiting.
 
     Past that, `run` refuses at once with Overloaded (503 + Retry-After) instead of letting
-    memory grow. A slot is freed only when its thread really finishes, so a client that
-    disconnects cannot make more than `workers` renders run at once.
+    memory grow. A slot is freed only when its worker really finishes, so a client that
+    disconnects cannot make more than `workers` renders run at once. The executor is a
+    thread pool by default, or a process pool of the same size.
     """
 
-    def __init__(self, workers: int, queue: int, retry_after: int = 1) -> None:
+    def __init__(
+        self, workers: int, queue: int, retry_after: int = 1, executor: Executor | None = None
+    ) -> None:
         self.workers = workers
         self.capacity = workers + queue
         self.retry_after = retry_after
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="render")
+        self._executor = executor or ThreadPoolExecutor(workers, thread_name_prefix="render")
         self._slots = asyncio.Semaphore(workers)
         self.running = 0  # jobs holding a thread, until the thread really finishes
         self.queued = 0  # jobs waiting for a thread

@@ -7,12 +7,12 @@ engine and the bytes in the source adapters.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-from imgfleet.core import geometry, limits
+from imgfleet.core import limits
 from imgfleet.core.cache_key import render_key
 from imgfleet.core.errors import (
     BadRequest,
@@ -26,11 +26,11 @@ from imgfleet.core.negotiation import negotiate
 from imgfleet.core.option_parser import ParsedPath, Presets, parse_path
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.core.signing import KeyPair, verify
-from imgfleet.core.source import SourceInfo
 from imgfleet.metrics import Metrics
-from imgfleet.ports import Clock, Engine, SourceLoader
+from imgfleet.ports import Clock, SourceLoader
 from imgfleet.service.admission import Admission
 from imgfleet.service.lru import ByteLRU
+from imgfleet.service.render_job import RenderJob, RenderResult
 from imgfleet.service.single_flight import SingleFlight
 from imgfleet.settings import FormatSettings
 
@@ -76,7 +76,8 @@ class DeliveryService:
         self,
         config: DeliveryConfig,
         *,
-        engine: Engine,
+        engine_version: str,
+        render: Callable[[RenderJob], RenderResult],
         sources: Mapping[str, SourceLoader],
         admission: Admission,
         clock: Clock,
@@ -85,7 +86,8 @@ class DeliveryService:
         source_cache: ByteLRU[str, bytes],
     ) -> None:
         self.config = config
-        self.engine = engine
+        self.engine_version = engine_version
+        self.render = render  # runs in the admission pool: a thread or a process
         self.sources = sources
         self.admission = admission
         self.clock = clock
@@ -111,7 +113,7 @@ class DeliveryService:
         key = self._keys.get((raw_path, target))
         if key is None:
             quality = self._quality(target)
-            key = render_key(options, parsed.source_url, target, self.engine.version, quality)
+            key = render_key(options, parsed.source_url, target, self.engine_version, quality)
             self._keys.put((raw_path, target), key)
         rendition = self.results.get(key)
         hit = rendition is not None
@@ -192,37 +194,14 @@ class DeliveryService:
         options = parsed.options
         lim = self.config.limits.overridden(options.security)
         data = await self._fetch(parsed.source_url, lim.max_src_bytes)
-        rendition = await self.admission.run(
-            self._render_job, data, options, target, negotiated, lim, deadline
-        )
+        job = RenderJob(data, options, target, negotiated, lim, self.config.formats, deadline)
+        result = await self.admission.run(self.render, job)
+        if result.format is not None:
+            self.metrics.render_duration.labels(result.format.value).observe(result.seconds)
+        rendition = Rendition(result.body, result.media_type)
         self.results.put(key, rendition)
         self.metrics.result_cache_bytes.set(self.results.size)
         return rendition
-
-    def _render_job(
-        self,
-        data: bytes,
-        options: ProcessingOptions,
-        target: ImageFormat | None,
-        negotiated: bool,
-        lim: limits.Limits,
-        deadline: float,
-    ) -> Rendition:
-        """Runs in a worker thread: header checks, plan, render."""
-        info = self.engine.probe(data)
-        limits.check_source(info, lim)
-        if options.raw or info.format in options.skip_processing:
-            return Rendition(data, info.format.media_type)
-        fmt = _output_format(target, negotiated, info)
-        if info.format is ImageFormat.SVG:
-            options = replace(options, enlarge=True)  # vectors scale up losslessly (imgproxy)
-        plan = geometry.plan(options, info.width, info.height, info.exif_orientation)
-        limits.check_result(plan, lim)
-        quality = options.quality_for(fmt, self.config.formats.quality_for(fmt.value))
-        started = self.clock.monotonic()
-        body = self.engine.render(data, info, plan, options, fmt, quality, deadline)
-        self.metrics.render_duration.labels(fmt.value).observe(self.clock.monotonic() - started)
-        return Rendition(body, fmt.media_type)
 
     async def _fetch(self, url: str, max_bytes: int) -> bytes:
         cached = self.source_bytes.get(url)
@@ -263,11 +242,3 @@ def _split_signature(raw_path: str) -> tuple[str, str]:
     if not slash or not rest:
         raise BadRequest("expected /<signature>/<options>/<source>")
     return signature, "/" + rest
-
-
-def _output_format(target: ImageFormat | None, negotiated: bool, info: SourceInfo) -> ImageFormat:
-    """The format to save: negotiated AVIF becomes WebP for animations, which keep frames."""
-    fmt = target or info.format
-    if negotiated and fmt is ImageFormat.AVIF and info.pages > 1:
-        return ImageFormat.WEBP
-    return fmt if fmt.can_save else ImageFormat.PNG

@@ -1,0 +1,60 @@
+"""One render, as a value that can cross into a worker thread or a worker process.
+
+`run` is the whole CPU side of a miss: header checks, plan, render, given an engine; the
+job and its result are plain values, so a process pool can carry them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+from imgfleet.core import geometry, limits
+from imgfleet.core.options import ImageFormat, ProcessingOptions
+from imgfleet.core.source import SourceInfo
+from imgfleet.ports import Engine
+from imgfleet.settings import FormatSettings
+
+
+@dataclass(frozen=True, slots=True)
+class RenderJob:
+    data: bytes
+    options: ProcessingOptions
+    target: ImageFormat | None  # None: the source's own format
+    negotiated: bool
+    limits: limits.Limits
+    formats: FormatSettings
+    deadline: float  # time.monotonic(), which every process on the host shares
+
+
+@dataclass(frozen=True, slots=True)
+class RenderResult:
+    body: bytes
+    media_type: str
+    format: ImageFormat | None  # None: the source was served unchanged
+    seconds: float  # time spent in the engine's render
+
+
+def run(engine: Engine, job: RenderJob) -> RenderResult:
+    info = engine.probe(job.data)
+    limits.check_source(info, job.limits)
+    options = job.options
+    if options.raw or info.format in options.skip_processing:
+        return RenderResult(job.data, info.format.media_type, None, 0.0)
+    fmt = output_format(job.target, job.negotiated, info)
+    if info.format is ImageFormat.SVG:
+        options = replace(options, enlarge=True)  # vectors scale up losslessly (imgproxy)
+    plan = geometry.plan(options, info.width, info.height, info.exif_orientation)
+    limits.check_result(plan, job.limits)
+    quality = options.quality_for(fmt, job.formats.quality_for(fmt.value))
+    started = time.monotonic()
+    body = engine.render(job.data, info, plan, options, fmt, quality, job.deadline)
+    return RenderResult(body, fmt.media_type, fmt, time.monotonic() - started)
+
+
+def output_format(target: ImageFormat | None, negotiated: bool, info: SourceInfo) -> ImageFormat:
+    """The format to save: negotiated AVIF becomes WebP for animations, which keep frames."""
+    fmt = target or info.format
+    if negotiated and fmt is ImageFormat.AVIF and info.pages > 1:
+        return ImageFormat.WEBP
+    return fmt if fmt.can_save else ImageFormat.PNG
