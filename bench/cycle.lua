@@ -72,8 +72,8 @@ function done(summary, latency, requests)
   io.write(string.format(
     'WRK_JSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,' ..
     '"max_us":%d,"connect_errors":%d,"read_errors":%d,"write_errors":%d,"timeouts":%d,' ..
-    '"wrapped":%d,"threads_stopped":%d,"retry_after":%d,"statuses":{%s}}\n',
+    '"wrapped":%d,"threads_stopped":%d,"retry_after":%d,"statuses":{%s},"p95_us":%d}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency.max, e.connect, e.read, e.write, e.timeout,
-    wraps, stopped, with_retry_after, table.concat(parts, ",")))
+    wraps, stopped, with_retry_after, table.concat(parts, ","), latency:percentile(95)))
 end

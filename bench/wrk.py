@@ -25,6 +25,7 @@ class WrkResult:
     socket_errors: int  # connect, read and write errors and timeouts
     capped: bool  # a thread reached its request cap before the time ran out
     repeats: int  # times a thread went back to its first path (repeated URLs)
+    p95_ms: float = 0.0  # after the others: older callers build it without
 
     @property
     def rate(self) -> float:
@@ -116,4 +117,5 @@ def _parse(data: dict[str, object]) -> WrkResult:
         ),
         capped=number("threads_stopped") > 0,
         repeats=number("wrapped"),
+        p95_ms=number("p95_us") / 1e3 if "p95_us" in data else 0.0,
     )

@@ -8,6 +8,7 @@ defeats any cache keyed on the URL while every request does the same rendering.
     thumbor   PyPI, own venv, Pillow engine           bench/peers/thumbor.py
     ipx       npm, on sharp (libvips)                 bench/peers/ipx.py
     nginx     Debian, static files (the cache-hit path) bench/peers/nginx.py
+    imgfleet  this checkout's `imgfleet serve`          bench/peers/imgfleet.py
 
 `python -m bench.peers.verify` installs and starts each one and checks its output sizes.
 """
@@ -74,9 +75,11 @@ def check_work(peer: Peer, op: str, out_format: str) -> None:
 
 def all_peers() -> dict[str, Peer]:
     """A fresh, stopped instance of every peer, by name."""
+    from bench.peers.imgfleet import Imgfleet
     from bench.peers.ipx import Ipx
     from bench.peers.nginx import Nginx
     from bench.peers.thumbor import Thumbor
 
-    peers: tuple[Peer, ...] = (Thumbor(), Ipx(), Nginx())  # mypy checks each against Peer
+    # mypy checks each against Peer
+    peers: tuple[Peer, ...] = (Thumbor(), Ipx(), Nginx(), Imgfleet())
     return {peer.name: peer for peer in peers}

@@ -113,7 +113,7 @@ class SourceSettings(_Section):
         50 * 1024 * 1024, gt=0, description="Largest source accepted, in bytes (413 above)."
     )
     cache_bytes: int = Field(
-        256 * 1024 * 1024, ge=0, description="Bytes of downloaded sources kept in memory."
+        64 * 1024 * 1024, ge=0, description="Bytes of downloaded sources kept in memory."
     )
     user_agent: str = Field("imgfleet", description="User-Agent sent to origins.")
 
@@ -161,7 +161,10 @@ class FormatSettings(_Section):
 
 class CacheSettings(_Section):
     result_bytes: int = Field(
-        256 * 1024 * 1024, ge=0, description="Bytes of rendered results kept in memory (LRU)."
+        64 * 1024 * 1024,
+        ge=0,
+        description="Bytes of rendered results kept in memory (LRU); a CDN in front holds "
+        "the long tail.",
     )
     ttl: int = Field(31_536_000, ge=0, description="max-age, in seconds, of successful responses.")
     error_ttl: int = Field(10, ge=0, description="max-age, in seconds, of error responses.")
