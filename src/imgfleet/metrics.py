@@ -63,9 +63,23 @@ class Metrics:
             registry=r,
         )
         self.bytes_out = Counter("imgfleet_bytes_out", "Response body bytes sent", registry=r)
+        self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         self.result_cache_bytes = Gauge(
             "imgfleet_result_cache_bytes", "Bytes held by the result cache", registry=r
         )
+
+    def request_done(self, route: str, status: int, seconds: float, size: int) -> None:
+        """Count one HTTP response; label children are looked up once per (route, status)."""
+        children = self._children.get((route, status))
+        if children is None:
+            children = (
+                self.requests.labels(route, str(status)),
+                self.request_duration.labels(route),
+            )
+            self._children[(route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        self.bytes_out.inc(size)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

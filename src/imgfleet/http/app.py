@@ -67,9 +67,7 @@ class App:
         request_id = _request_id(scope) or f"{self._id_prefix}{next(self._ids):08x}"
         route, status, size, extra = await self._dispatch(scope, send, request_id)
         elapsed = time.perf_counter() - started
-        self.metrics.requests.labels(route, str(status)).inc()
-        self.metrics.request_duration.labels(route).observe(elapsed)
-        self.metrics.bytes_out.inc(size)
+        self.metrics.request_done(route, status, elapsed, size)
         if self.access_log:
             log.info(
                 "request",

@@ -94,6 +94,7 @@ class DeliveryService:
         self.metrics = metrics
         self.results = result_cache
         self.source_bytes = source_cache
+        self._hits, self._misses = metrics.cache.labels("hit"), metrics.cache.labels("miss")
         self._renders: SingleFlight[str, Rendition] = SingleFlight()
         # Memos of pure work on the hit path, bounded by entry count.
         self._paths: ByteLRU[str, ParsedPath] = ByteLRU(MEMO_ENTRIES, lambda _: 1)
@@ -117,7 +118,7 @@ class DeliveryService:
             self._keys.put((raw_path, target), key)
         rendition = self.results.get(key)
         hit = rendition is not None
-        self.metrics.cache.labels("hit" if hit else "miss").inc()
+        (self._hits if hit else self._misses).inc()
         if rendition is None:
             deadline = started + self.config.render_timeout
             rendition, shared = await self._renders.run(
