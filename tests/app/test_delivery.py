@@ -310,3 +310,30 @@ async def test_renders_in_worker_processes(make_app: AppFactory) -> None:
             assert 'imgfleet_render_duration_seconds_count{format="png"} 1.0' in metrics
     finally:
         app.delivery.admission.shutdown()
+
+
+async def test_a_client_that_leaves_frees_its_queued_place(make_app: AppFactory) -> None:
+    app = make_app(render={"workers": 1, "queue": 1})
+    gate = threading.Event()
+    app.delivery.render = CountingRender(app.delivery.render, gate)
+    admission = app.delivery.admission
+
+    async def until(condition: Callable[[], bool]) -> None:
+        for _ in range(500):
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("condition not reached")
+
+    async with _client(app) as c:
+        first = asyncio.create_task(c.get(signed("w:21", "local:///photo.jpg", "jpg")))
+        await until(lambda: admission.running == 1)
+        leaving = asyncio.create_task(c.get(signed("w:22", "local:///photo.jpg", "jpg")))
+        await until(lambda: admission.queued == 1)
+        leaving.cancel()
+        await until(lambda: admission.queued == 0)
+        third = asyncio.create_task(c.get(signed("w:23", "local:///photo.jpg", "jpg")))
+        await until(lambda: admission.queued == 1)  # admitted, not refused
+        gate.set()
+        assert [(await t).status_code for t in (first, third)] == [200, 200]
+    admission.shutdown()

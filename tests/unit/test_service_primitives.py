@@ -115,3 +115,44 @@ async def test_admission_keeps_slot_until_thread_finishes_after_cancel() -> None
         await asyncio.sleep(0.01)
     assert admission.running == 0
     admission.shutdown()
+
+
+async def test_single_flight_drops_work_nobody_waits_for() -> None:
+    flight: SingleFlight[str, int] = SingleFlight()
+    started = asyncio.Event()
+    cancelled = False
+
+    async def work() -> int:
+        nonlocal cancelled
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        return 1
+
+    caller = asyncio.create_task(flight.run("k", work))
+    await started.wait()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await asyncio.sleep(0)
+    assert cancelled and len(flight) == 0
+
+
+async def test_admission_frees_a_queued_place_when_its_waiter_goes() -> None:
+    admission = Admission(workers=1, queue=1)
+    release = threading.Event()
+    running = asyncio.create_task(admission.run(release.wait, 5))
+    queued = asyncio.create_task(admission.run(release.wait, 5))
+    for _ in range(100):
+        if admission.queued == 1:
+            break
+        await asyncio.sleep(0.01)
+    queued.cancel()
+    await asyncio.sleep(0.01)
+    assert (admission.running, admission.queued) == (1, 0)
+    release.set()
+    assert await running is True
+    admission.shutdown()

@@ -4,31 +4,46 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
 
 
+@dataclass(slots=True)
+class _Flight(Generic[V]):
+    task: asyncio.Task[V]
+    waiters: int = 0
+
+
 class SingleFlight(Generic[K, V]):
     """The first caller for a key starts the work as a task; later callers await that task.
 
     Each caller awaits through `asyncio.shield`, so a client that goes away cancels only its
-    own wait, never the work the others are waiting for.
+    own wait, never the work the others are waiting for. When the last waiter goes away
+    before the work is done, the work is cancelled: a render still queued for a worker is
+    dropped instead of holding a place nobody will collect.
     """
 
     def __init__(self) -> None:
-        self._running: dict[K, asyncio.Task[V]] = {}
+        self._flights: dict[K, _Flight[V]] = {}
 
     def __len__(self) -> int:
-        return len(self._running)
+        return len(self._flights)
 
     async def run(self, key: K, work: Callable[[], Awaitable[V]]) -> tuple[V, bool]:
         """Return the work's result and whether this caller shared another's execution."""
-        task = self._running.get(key)
-        shared = task is not None
-        if task is None:
-            task = asyncio.ensure_future(work())
-            self._running[key] = task
-            task.add_done_callback(lambda _: self._running.pop(key, None))
-        return await asyncio.shield(task), shared
+        flight = self._flights.get(key)
+        shared = flight is not None
+        if flight is None:
+            flight = _Flight(asyncio.ensure_future(work()))
+            self._flights[key] = flight
+            flight.task.add_done_callback(lambda _: self._flights.pop(key, None))
+        flight.waiters += 1
+        try:
+            return await asyncio.shield(flight.task), shared
+        finally:
+            flight.waiters -= 1
+            if flight.waiters == 0 and not flight.task.done():
+                flight.task.cancel()
