@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
+from imgfleet.allocator import limit_arenas
 from imgfleet.core.errors import ImgfleetError
 from imgfleet.core.signing import sign
 from imgfleet.settings import Settings, env_name, reference
@@ -54,6 +55,8 @@ def serve(settings: Settings, host: str, port: int) -> None:
     check(settings)
     configure_logging(settings.server.log_level)
     sys.setswitchinterval(settings.render.switch_interval)
+    if settings.server.malloc_arenas:
+        limit_arenas(settings.server.malloc_arenas)
     uvicorn.run(
         build_app(settings),
         host=host,
@@ -61,6 +64,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         access_log=False,
         log_config=None,
         server_header=False,
+        proxy_headers=False,  # no client address is used; skips a middleware per request
         timeout_graceful_shutdown=10,
     )
 

@@ -1,0 +1,66 @@
+"""bench/compare.py, measure.py and soak.py: plans, time estimates, parsing, drift."""
+
+from __future__ import annotations
+
+import pytest
+from bench import compare, soak
+from bench.compare import FULL, QUICK, estimate_seconds, parse_servers
+from bench.measure import ServerSpec, effort, encoding_of
+from bench.records import Rep
+from bench.workloads import HEADLINE, WORKLOADS, by_name
+
+
+def test_servers_parse_with_process_counts() -> None:
+    assert parse_servers("imgfleet, thumbor:2,ipx:1") == (
+        ServerSpec("imgfleet", 1),
+        ServerSpec("thumbor", 2),
+        ServerSpec("ipx", 1),
+    )
+    assert ServerSpec("thumbor", 2).label == "thumbor-2p"
+    for bad in ("imgproxy:1", "thumbor:0", "thumbor:x", ""):
+        with pytest.raises(ValueError, match="servers"):
+            parse_servers(bad)
+
+
+def test_the_default_full_run_is_the_issue_grid() -> None:
+    assert FULL.workloads == WORKLOADS
+    assert FULL.concurrency == (1, 2, 4, 8)
+    assert {s.label for s in FULL.servers} == {"imgfleet-1p", "thumbor-1p", "thumbor-2p", "ipx-1p"}
+    assert FULL.repetitions >= 3 and FULL.hit_concurrency == 16
+
+
+def test_the_time_budgets_hold() -> None:
+    assert estimate_seconds(FULL) < 45 * 60
+    assert estimate_seconds(QUICK) < 3 * 60
+    assert HEADLINE in QUICK.workloads and 2 in QUICK.concurrency
+
+
+def test_encoding_follows_the_workload() -> None:
+    webp, avif, png = by_name(["fit512-webp", "fit512-avif", "fit512-png"])
+    assert encoding_of(webp).webp_effort == webp.effort
+    assert encoding_of(avif).avif_effort == avif.effort == effort("avif", 9)
+    assert encoding_of(png).png_compression == 6
+
+
+def test_overrides_replace_the_plan() -> None:
+    plan, _ = compare.parse_args(
+        ["--quick", "--workloads", "fit512-png", "--concurrency", "1,4", "--libraries", "none"]
+    )
+    assert plan.mode == "quick"
+    assert [w.name for w in plan.workloads] == ["fit512-png"]
+    assert (plan.concurrency, plan.libraries) == ((1, 4), ())
+    with pytest.raises(SystemExit):
+        compare.parse_args(["--workloads", "nope"])
+
+
+def test_soak_drift_with_and_without_the_result_cache() -> None:
+    points = [soak.Point(0, 200.0, 50.0, 0.0), soak.Point(60, 300.0, 150.0, 40.0)]
+    result = soak.soak_of(points, [Rep(40, 20, 30, 40, 2400, 0, 30, 310)], 310.0, 60)
+    assert result.drift_pct == 50.0
+    assert result.drift_without_cache_pct == 0.0
+    assert (result.rss_start_mb, result.rss_end_mb, result.rss_peak_mb) == (200, 300, 310)
+
+
+def test_stem_names_the_date_host_and_mode() -> None:
+    assert compare.stem("2026-11-24T01:00:00+00:00", "vm", "full") == "2026-11-24-vm"
+    assert compare.stem("2026-11-24T01:00", "a b/c", "quick") == "2026-11-24-a-b-c-quick"
