@@ -1,0 +1,333 @@
+"""Measuring servers: distinct-URL wrk windows, sample outputs, the ceiling, the hit path.
+
+`Bench` runs what a `Plan` asks of each server configuration: per workload a fresh server
+process, a sample fetch (output bytes and SSIM against bench/quality.py's references, not
+timed), a warm-up, then per concurrency `repetitions` wrk windows (bench/cycle.lua) over URLs
+that are never repeated. Server CPU and peak RSS are read from the server's process tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import os
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyvips
+
+from bench import ceiling, quality
+from bench.corpus import CORPUS_DIR, CorpusImage
+from bench.load import server_log_problems
+from bench.peers import Peer
+from bench.peers.imgfleet import Imgfleet
+from bench.peers.process import tree_pids
+from bench.records import Ceiling, Cell, Rep, server_label
+from bench.rss import RssSampler, cpu_seconds, tree_rss_bytes
+from bench.server import get
+from bench.workloads import HEADLINE, WORKLOADS, Workload
+from bench.wrk import run_wrk, write_paths
+
+RUN_DIR = CORPUS_DIR / "run" / "compare"  # URL lists and the hit file; ignored by git
+SRC_DIR = Path(__file__).resolve().parents[1] / "src"
+CORES = os.cpu_count() or 1
+MB = 1024 * 1024
+PATHS_PER_SECOND = 1_000  # URLs written per second of window: far above any render rate
+HIT_PATHS_PER_SECOND = 200_000  # the cap of a hit window (one URL, repeated)
+MIME = {"jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif", "png": "image/png"}
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpec:
+    name: str  # a peer's name
+    processes: int
+
+    @property
+    def label(self) -> str:
+        return server_label(self.name, self.processes)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    mode: str  # "full" | "quick"
+    workloads: tuple[Workload, ...]
+    concurrency: tuple[int, ...]
+    servers: tuple[ServerSpec, ...]
+    warmup: float  # seconds, per server and workload
+    seconds: float  # one measured window
+    repetitions: int  # windows per cell; the median is reported
+    libraries: tuple[str, ...]  # the raw-library ceiling; () for none
+    ceiling_warmup: float
+    ceiling_seconds: float
+    hit_concurrency: int
+    hit_seconds: float  # one hit window; 0 for no hit path
+    hit_repetitions: int
+    wrk_threads: int = 1
+
+
+def encoding_of(workload: Workload) -> ceiling.Encoding:
+    """The encoder settings of `workload`, for the raw libraries."""
+    default = ceiling.Encoding()
+    efforts = {"webp": default.webp_effort, "avif": default.avif_effort}
+    if workload.out_format in efforts and workload.effort is not None:
+        efforts[workload.out_format] = workload.effort
+    png = default.png_compression if workload.compression is None else workload.compression
+    return ceiling.Encoding(efforts["webp"], efforts["avif"], png)
+
+
+def effort(out_format: str, fallback: int) -> int:
+    """The effort the workload table states for `out_format` (every server gets it)."""
+    return next((w.effort for w in WORKLOADS if w.out_format == out_format and w.effort), fallback)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of `pid` and its live descendants."""
+    total = 0.0
+    for member in tree_pids(pid):
+        with contextlib.suppress(OSError):  # exited between the listing and the read
+            total += cpu_seconds(member)
+    return total
+
+
+def source_fingerprint() -> str:
+    """A digest of src/: other work may change imgfleet's code while a long run goes on."""
+    digest = hashlib.sha256()
+    for path in sorted(SRC_DIR.rglob("*.py")):
+        digest.update(str(path.relative_to(SRC_DIR)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def port_of(peer: Peer) -> int:
+    return int(peer.base_url.rsplit(":", 1)[1])
+
+
+def progress(text: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
+
+
+class Bench:
+    """Runs the cells of a plan; collects cells, ceilings, hits and notes."""
+
+    def __init__(self, plan: Plan, corpus: list[CorpusImage], peers: dict[str, Peer]) -> None:
+        self.plan = plan
+        self.corpus = corpus
+        self.peers = peers
+        self.unique = itertools.count(1)  # every URL of the run gets its own number
+        self.notes: list[str] = []
+        self.odd: dict[str, Counter[str]] = {}  # window label -> non-200 statuses, socket errors
+        self.source = source_fingerprint()
+
+    def paths(self, peer: Peer, workload: Workload, inputs: list[CorpusImage], n: int) -> list[str]:
+        w = workload
+        return [
+            peer.path(
+                inputs[i % len(inputs)].path.name,
+                w.op,
+                w.width,
+                w.height,
+                w.out_format,
+                w.quality or 0,  # PNG: no quality; every peer leaves it out
+                next(self.unique),
+            )
+            for i in range(n)
+        ]
+
+    def window(
+        self,
+        peer: Peer,
+        paths: list[str],
+        connections: int,
+        seconds: float,
+        rss: RssSampler,
+        label: str,
+        max_requests: int | None = None,
+    ) -> Rep:
+        """One wrk run; server CPU and peak RSS from its process tree."""
+        paths_file = write_paths(RUN_DIR / f"{peer.name}.txt", paths)
+        cpu = tree_cpu_seconds(peer.pid)
+        rss.reset()
+        result = run_wrk(
+            peer.base_url,
+            paths_file,
+            connections=connections,
+            seconds=seconds,
+            threads=self.plan.wrk_threads,
+            max_requests=max_requests,
+        )
+        ok = result.requests - result.non_2xx  # a fast refusal is not throughput
+        cpu_ms = (tree_cpu_seconds(peer.pid) - cpu) * 1000 / max(ok, 1)
+        peak = max(rss.peak, tree_rss_bytes(peer.pid))
+        odd = self.odd.setdefault(label, Counter())
+        odd.update({str(s): n for s, n in result.statuses.items() if s != 200})
+        odd.update({"socket errors": result.socket_errors} if result.socket_errors else {})
+        return Rep(
+            rate=ok / result.seconds if result.seconds else 0.0,
+            p50_ms=result.p50_ms,
+            p95_ms=result.p95_ms,
+            p99_ms=result.p99_ms,
+            requests=result.requests,
+            errors=result.non_2xx + result.socket_errors,
+            cpu_ms=cpu_ms,
+            peak_rss_mb=peak / MB,
+            capped=result.capped,
+        )
+
+    def sample(
+        self, peer: Peer, workload: Workload, inputs: list[CorpusImage], label: str
+    ) -> tuple[float | None, float | None]:
+        """Mean output bytes and SSIM over one output per input image (not timed)."""
+        sizes, scores = [], []
+        for image, path in zip(
+            inputs, self.paths(peer, workload, inputs, len(inputs)), strict=True
+        ):
+            status, headers, body = get(port_of(peer), path, timeout=120.0)
+            if status != 200:
+                self.notes.append(f"{label}: sample {image.name} answered {status}: {body[:120]!r}")
+                continue
+            mime = headers.get("content-type", "")
+            if not mime.startswith(MIME[workload.out_format]):
+                self.notes.append(f"{label}: sample {image.name} came back as {mime!r}")
+            sizes.append(len(body))
+            try:
+                scored = quality.score(body, image, workload)
+            except (quality.SizeMismatch, pyvips.Error) as error:
+                self.notes.append(f"{label}: no SSIM for {image.name}: {error}")
+                continue
+            if scored.size_off:
+                self.notes.append(
+                    f"{label}: {image.name} came out {scored.width}x{scored.height} "
+                    "(scored against a reference of that size)"
+                )
+            scores.append(scored.ssim)
+        return mean(sizes), mean(scores)
+
+    def server(self, spec: ServerSpec) -> list[Cell]:
+        """Every workload and concurrency of the plan on one server configuration."""
+        peer, plan, cells = self.peers[spec.name], self.plan, []
+        for workload in plan.workloads:
+            inputs = workload.inputs(self.corpus)
+            if isinstance(peer, Imgfleet) and source_fingerprint() != self.source:
+                self.notes.append(
+                    f"{spec.label} {workload.name}: src/ changed since the run began "
+                    f"(fingerprint {self.source} -> {source_fingerprint()}): other code ran"
+                )
+            peer.start(CORPUS_DIR, spec.processes)
+            try:
+                with RssSampler(peer.pid) as rss:
+                    label = f"{spec.label} {workload.name}"
+                    nbytes, ssim = self.sample(peer, workload, inputs, label)
+                    if plan.warmup > 0:
+                        warm = self.paths(peer, workload, inputs, self.count(plan.warmup, CORES))
+                        self.window(peer, warm, CORES, plan.warmup, rss, f"{label} warm-up")
+                    for c in plan.concurrency:
+                        reps = []
+                        for _ in range(plan.repetitions):
+                            paths = self.paths(peer, workload, inputs, self.count(plan.seconds, c))
+                            window = self.window(
+                                peer, paths, c, plan.seconds, rss, f"{label} c={c}"
+                            )
+                            reps.append(window)
+                        cell = Cell(spec.label, workload.name, c, tuple(reps), nbytes, ssim)
+                        cells.append(cell)
+                        s = cell.summary
+                        progress(
+                            f"{label} c={c}: {s.rate:.1f} req/s, p99 {s.p99_ms:.0f} ms, "
+                            f"{s.cpu_ms:.1f} CPU-ms/req, {s.errors} errors, "
+                            f"{s.peak_rss_mb:.0f} MB, SSIM "
+                            f"{ssim if ssim is None else round(ssim, 4)}"
+                        )
+            finally:
+                peer.stop()
+            if isinstance(peer, Imgfleet) and peer.log_path is not None:
+                self.notes += [f"{label}: {p}" for p in server_log_problems(peer.log_path)]
+        return cells
+
+    def error_notes(self) -> list[str]:
+        """One line per window label that saw anything but 200s."""
+        return [
+            f"{label}: not 200 (summed over its windows): {dict(counts)}"
+            for label, counts in self.odd.items()
+            if counts
+        ]
+
+    def count(self, seconds: float, connections: int) -> int:
+        """URLs for a window: more than any server can answer in it, so none repeats."""
+        return int(seconds * PATHS_PER_SECOND) + connections
+
+    def ceilings(self) -> list[Ceiling]:
+        found = []
+        for workload in self.plan.workloads:
+            inputs = workload.inputs(self.corpus)
+            for library in self.plan.libraries:
+                result = ceiling.measure(
+                    library,
+                    [(image.path, workload) for image in inputs],  # type: ignore[misc]
+                    workers=CORES,
+                    seconds=self.plan.ceiling_seconds,
+                    warmup=self.plan.ceiling_warmup,
+                    encoding=encoding_of(workload),
+                )
+                scores = [
+                    quality.score(out, image, workload).ssim
+                    for out, image in zip(result.outputs, inputs, strict=True)
+                ]
+                x = Ceiling(
+                    library,
+                    workload.name,
+                    result.workers,
+                    result.rate,
+                    result.mean_bytes,
+                    mean(scores),
+                )
+                found.append(x)
+                ssim = None if x.ssim is None else round(x.ssim, 4)
+                progress(f"ceiling {library} {workload.name}: {x.rate:.1f} img/s, SSIM {ssim}")
+        return found
+
+    def hits(self) -> list[Cell]:
+        """imgfleet serving one hot rendition, then nginx serving its bytes from disk."""
+        imgfleet, nginx = self.peers["imgfleet"], self.peers["nginx"]
+        imgfleet.start(CORPUS_DIR, 1)
+        try:
+            hot = self.paths(imgfleet, HEADLINE, HEADLINE.inputs(self.corpus)[:1], 1)
+            status, _, body = get(port_of(imgfleet), hot[0], timeout=60.0)
+            if status != 200 or get(port_of(imgfleet), hot[0], timeout=60.0)[2] != body:
+                raise SystemExit(f"hit path: the hot URL answered {status} or changed: {hot[0]}")
+            cells = [self._hit_cell(imgfleet, hot, 1)]
+        finally:
+            imgfleet.stop()
+        folder = RUN_DIR / "hit"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "hot.jpg").write_bytes(body)
+        nginx.start(folder, CORES)
+        try:
+            path = nginx.path("hot.jpg", "fit", 0, 0, "jpeg", 0, 1)  # the file as it is
+            cells.append(self._hit_cell(nginx, [path], CORES))
+        finally:
+            nginx.stop()
+        return cells
+
+    def _hit_cell(self, peer: Peer, paths: list[str], processes: int) -> Cell:
+        plan, c = self.plan, self.plan.hit_concurrency
+        label = f"hit {peer.name}"
+        cap = int(plan.hit_seconds * HIT_PATHS_PER_SECOND)
+        with RssSampler(peer.pid) as rss:
+            self.window(peer, paths, c, 1.0, rss, f"{label} warm-up", cap)
+            reps = tuple(
+                self.window(peer, paths, c, plan.hit_seconds, rss, label, cap)
+                for _ in range(plan.hit_repetitions)
+            )
+        cell = Cell(server_label(peer.name, processes), "hit", c, reps)
+        s = cell.summary
+        progress(f"{label} c={c}: {s.rate:,.0f} req/s, p99 {s.p99_ms:.2f} ms")
+        return cell
+
+
+def mean(values: Sequence[float]) -> float | None:
+    return statistics.fmean(values) if values else None

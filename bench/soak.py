@@ -1,0 +1,254 @@
+"""The soak (issue 3, item 7): imgfleet rendering distinct L URLs at c = 4 for 10 minutes.
+
+After a warm-up, wrk runs in back-to-back segments; between segments the process tree's RSS
+and the server's result-cache bytes (`imgfleet_result_cache_bytes` on /metrics) are read,
+and a sampler keeps the peak. Drift = (end - start) / start of the RSS. The result cache
+fills with the distinct renditions up to its limit, which is growth by design, so the drift
+is also given without it (RSS minus the cache's bytes).
+
+    .venv/bin/python -m bench.compare --soak                  # 10 minutes
+    .venv/bin/python -m bench.compare --soak --soak-seconds 120
+
+Writes bench/results/<date>-<host>-soak.md/.json and the "soak" key of latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import socket
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.compare import FULL, machine, stem
+from bench.corpus import CORPUS_DIR, generate
+from bench.measure import MB, Bench, effort, port_of, progress
+from bench.peers.imgfleet import Imgfleet
+from bench.records import Rep, summarise
+from bench.report import RESULTS_DIR
+from bench.rss import RssSampler, tree_rss_bytes
+from bench.server import get
+from bench.workloads import by_name
+
+WORKLOAD = "fit512-jpeg-l"
+CONCURRENCY = 4
+WARMUP_S = 15.0
+SEGMENT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    at_s: float  # since the end of the warm-up
+    rss_mb: float
+    cache_mb: float | None  # the result cache's bytes, from /metrics
+    rate: float  # of the segment that ended here (0 for the first point)
+
+
+@dataclass(frozen=True, slots=True)
+class Soak:
+    workload: str
+    concurrency: int
+    seconds: float
+    requests: int
+    errors: int
+    rate: float  # median over segments
+    p99_ms: float  # median over segments
+    cpu_ms: float  # median over segments
+    rss_start_mb: float
+    rss_end_mb: float
+    rss_peak_mb: float
+    drift_pct: float
+    drift_without_cache_pct: float | None
+    drift_settled_pct: float | None  # mean RSS of the last fifth vs of the second fifth
+    points: tuple[Point, ...]
+
+
+def drift(start: float, end: float) -> float:
+    return round((end - start) / start * 100, 1) if start else 0.0
+
+
+def settled_drift(points: Sequence[Point], seconds: float) -> float | None:
+    """Drift once the caches have filled: the mean RSS of the points in the last fifth of
+    the run against those in the second fifth (the first fifth is the fill); None when
+    either fifth has no point."""
+    second = [p.rss_mb for p in points if 0.2 * seconds <= p.at_s < 0.4 * seconds]
+    last = [p.rss_mb for p in points if p.at_s >= 0.8 * seconds]
+    if not second or not last:
+        return None
+    return drift(statistics.fmean(second), statistics.fmean(last))
+
+
+def drifts(points: Sequence[Point], seconds: float) -> dict[str, float | None]:
+    """The three drift figures of `Soak` (end vs start, without the cache, settled)."""
+    first, last = points[0], points[-1]
+    without = None
+    if first.cache_mb is not None and last.cache_mb is not None:
+        without = drift(first.rss_mb - first.cache_mb, last.rss_mb - last.cache_mb)
+    return {
+        "drift_pct": drift(first.rss_mb, last.rss_mb),
+        "drift_without_cache_pct": without,
+        "drift_settled_pct": settled_drift(points, seconds),
+    }
+
+
+def soak_of(points: list[Point], reps: list[Rep], peak_mb: float, seconds: float) -> Soak:
+    """The summary of a soak from its points (first = after the warm-up) and segments."""
+    s = summarise(reps)
+    return Soak(
+        workload=WORKLOAD,
+        concurrency=CONCURRENCY,
+        seconds=seconds,
+        requests=sum(r.requests for r in reps),
+        errors=s.errors,
+        rate=s.rate,
+        p99_ms=s.p99_ms,
+        cpu_ms=s.cpu_ms,
+        rss_start_mb=points[0].rss_mb,
+        rss_end_mb=points[-1].rss_mb,
+        rss_peak_mb=max(peak_mb, *(p.rss_mb for p in points)),
+        points=tuple(points),
+        **drifts(points, seconds),  # type: ignore[arg-type]
+    )
+
+
+def cache_mb(port: int) -> float | None:
+    for line in get(port, "/metrics")[2].decode().splitlines():
+        if line.startswith("imgfleet_result_cache_bytes "):
+            return float(line.split()[1]) / MB
+    return None
+
+
+def run_soak(seconds: float) -> tuple[Soak, list[str]]:
+    workload = by_name([WORKLOAD])[0]
+    corpus = generate([workload.size], formats=[workload.source_format], edge=None)
+    inputs = workload.inputs(corpus)
+    peer = Imgfleet(webp_effort=effort("webp", 4), avif_effort=effort("avif", 2))
+    bench = Bench(FULL, corpus, {peer.name: peer})  # FULL: the windows' wrk settings
+    peer.start(CORPUS_DIR, 1)
+    try:
+        with RssSampler(peer.pid, interval=0.5) as rss:
+            warm = bench.paths(peer, workload, inputs, bench.count(WARMUP_S, CONCURRENCY))
+            bench.window(peer, warm, CONCURRENCY, WARMUP_S, rss, "soak warm-up")
+            began, reps = time.monotonic(), []
+            points = [Point(0.0, tree_rss_bytes(peer.pid) / MB, cache_mb(port_of(peer)), 0.0)]
+            peak = 0.0
+            while (left := seconds - (time.monotonic() - began)) > 1:
+                window = min(SEGMENT_S, left)
+                paths = bench.paths(peer, workload, inputs, bench.count(window, CONCURRENCY))
+                rep = bench.window(peer, paths, CONCURRENCY, window, rss, "soak")
+                reps.append(rep)
+                peak = max(peak, rep.peak_rss_mb)
+                at = time.monotonic() - began
+                now = Point(at, tree_rss_bytes(peer.pid) / MB, cache_mb(port_of(peer)), rep.rate)
+                points.append(now)
+                progress(f"soak {at:.0f} s: {rep.rate:.1f} req/s, RSS {now.rss_mb:.0f} MB")
+    finally:
+        peer.stop()
+    return soak_of(points, reps, peak, seconds), bench.error_notes() + bench.notes
+
+
+def markdown(soak: Soak, command: str, started: str, notes: list[str]) -> str:
+    without = soak.drift_without_cache_pct
+    rows = [
+        f"| {p.at_s:.0f} | {p.rss_mb:.0f} | {'-' if p.cache_mb is None else f'{p.cache_mb:.0f}'} "
+        f"| {p.rate:.1f} |"
+        for p in soak.points
+    ]
+    return "\n".join(
+        [
+            f"# Soak: imgfleet, {soak.workload}, c = {soak.concurrency}, {soak.seconds:.0f} s "
+            f"({started[:16]} UTC)",
+            "",
+            "```",
+            command,
+            "```",
+            "",
+            f"- machine: {machine()}; wrk (1 thread) shares the cores with the server",
+            f"- every request a distinct URL; {WARMUP_S:g} s warm-up, then {SEGMENT_S:g} s "
+            "wrk segments back to back",
+            "",
+            "| requests | errors | req/s | p99 ms | CPU ms/req | RSS start / end / peak MB "
+            "| drift | drift without the result cache | settled drift |",
+            "|---|---|---|---|---|---|---|---|---|",
+            f"| {soak.requests} | {soak.errors} | {soak.rate:.1f} | {soak.p99_ms:.0f} | "
+            f"{soak.cpu_ms:.1f} | {soak.rss_start_mb:.0f} / {soak.rss_end_mb:.0f} / "
+            f"{soak.rss_peak_mb:.0f} | {soak.drift_pct:+.1f} % | {percent(without)} | "
+            f"{percent(soak.drift_settled_pct)} |",
+            "",
+            "drift: end against start (RSS right after the warm-up, before the in-memory "
+            "caches have filled); without the result cache: the same on RSS minus the cache's "
+            "bytes; settled: the mean RSS of the last fifth of the run against that of the "
+            "second fifth, i.e. growth once the caches are full.",
+            "",
+            "| s | RSS MB | result cache MB | req/s (segment) |",
+            "|---|---|---|---|",
+            *rows,
+            *(["", "## Notes", "", *(f"- {n}" for n in notes)] if notes else []),
+            "",
+        ]
+    )
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1f} %"
+
+
+def write(soak: Soak, started: str, command: str, notes: list[str], host: str) -> Path:
+    """<date>-<host>-soak.md and .json, and the "soak" key of latest.json."""
+    name = stem(started, host, "soak")
+    meta = {"started": started, "host": host, "command": command, "notes": notes}
+    (RESULTS_DIR / f"{name}.md").write_text(markdown(soak, command, started, notes))
+    (RESULTS_DIR / f"{name}.json").write_text(json.dumps(meta | asdict(soak), indent=1) + "\n")
+    latest_path = RESULTS_DIR / "latest.json"
+    latest = json.loads(latest_path.read_text()) if latest_path.exists() else {}
+    latest["soak"] = {
+        "results": f"bench/results/{name}.md",
+        "workload": soak.workload,
+        "concurrency": soak.concurrency,
+        "seconds": soak.seconds,
+        "rss_start_mb": round(soak.rss_start_mb),
+        "rss_end_mb": round(soak.rss_end_mb),
+        "rss_peak_mb": round(soak.rss_peak_mb),
+        "drift_pct": soak.drift_pct,
+        "drift_without_cache_pct": soak.drift_without_cache_pct,
+        "drift_settled_pct": soak.drift_settled_pct,
+    }
+    latest_path.write_text(json.dumps(latest, indent=1) + "\n")
+    return RESULTS_DIR / f"{name}.md"
+
+
+def from_json(data: dict[str, Any]) -> Soak:
+    """A soak from its JSON file; the drift figures are computed again from the points."""
+    fields = {name: data[name] for name in Soak.__dataclass_fields__ if name in data}
+    points = tuple(Point(**p) for p in data["points"])
+    return Soak(**(fields | {"points": points} | drifts(points, float(data["seconds"]))))
+
+
+def main(seconds: float, command: str, *, write_files: bool = True) -> None:
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    progress(f"soak: {seconds / 60:.1f} min + {WARMUP_S:g} s warm-up")
+    soak, notes = run_soak(seconds)
+    print(markdown(soak, command, started, notes))
+    if write_files:
+        written = write(soak, started, command, notes, socket.gethostname())
+        progress(f"wrote {written}, its .json and {RESULTS_DIR / 'latest.json'}")
+
+
+def redraw(argv: Sequence[str] | None = None) -> None:
+    """`python -m bench.soak <json>`: the .md and latest.json's "soak" again, from the JSON."""
+    parser = argparse.ArgumentParser(description=redraw.__doc__)
+    parser.add_argument("json_file", type=Path)
+    args = parser.parse_args(argv)
+    data = json.loads(args.json_file.read_text())
+    soak = from_json(data)
+    written = write(soak, data["started"], data["command"], data.get("notes", []), data["host"])
+    print(f"wrote {written}")
+
+
+if __name__ == "__main__":
+    redraw()
