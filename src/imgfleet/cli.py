@@ -12,7 +12,6 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
-from imgfleet.allocator import limit_arenas
 from imgfleet.core.errors import ImgfleetError
 from imgfleet.core.signing import sign
 from imgfleet.settings import Settings, env_name, reference
@@ -55,8 +54,6 @@ def serve(settings: Settings, host: str, port: int) -> None:
     check(settings)
     configure_logging(settings.server.log_level)
     sys.setswitchinterval(settings.render.switch_interval)
-    if settings.server.malloc_arenas:
-        limit_arenas(settings.server.malloc_arenas)
     uvicorn.run(
         build_app(settings),
         host=host,

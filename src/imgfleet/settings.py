@@ -38,13 +38,6 @@ class _Section(BaseModel):
 class ServerSettings(_Section):
     host: str = Field("127.0.0.1", description="Address `imgfleet serve` binds to.")
     port: int = Field(8080, ge=0, le=65535, description="TCP port `imgfleet serve` binds to.")
-    malloc_arenas: int = Field(
-        2,
-        ge=0,
-        le=64,
-        description="Cap on glibc's malloc arenas (like MALLOC_ARENA_MAX), so RSS follows the "
-        "work in flight; 0 leaves glibc's default (8 per core).",
-    )
     log_level: str = Field("info", description="Lowest level logged: debug, info, warning, error.")
     access_log: bool = Field(True, description="Write one JSON line per request.")
 

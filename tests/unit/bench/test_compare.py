@@ -64,3 +64,10 @@ def test_soak_drift_with_and_without_the_result_cache() -> None:
 def test_stem_names_the_date_host_and_mode() -> None:
     assert compare.stem("2026-11-24T01:00:00+00:00", "vm", "full") == "2026-11-24-vm"
     assert compare.stem("2026-11-24T01:00", "a b/c", "quick") == "2026-11-24-a-b-c-quick"
+
+
+def test_the_hit_path_brings_imgfleet_and_nginx() -> None:
+    plan, _ = compare.parse_args(["--servers", "ipx:1"])
+    assert compare.servers_used(plan) == {"ipx", "imgfleet", "nginx"}
+    plan, _ = compare.parse_args(["--servers", "ipx:1", "--hit-seconds", "0"])
+    assert compare.servers_used(plan) == {"ipx"}
