@@ -127,17 +127,24 @@ def machine() -> str:
     return f"{CORES} cores ({model or platform.processor()}), {memory:.0f} GB, {system}"
 
 
+def servers_used(plan: Plan) -> set[str]:
+    """The peers a plan starts: its servers, and imgfleet and nginx for the hit path."""
+    hit = {"imgfleet", "nginx"} if plan.hit_seconds else set()
+    return {spec.name for spec in plan.servers} | hit
+
+
 def environment(plan: Plan, peers: dict[str, Peer]) -> dict[str, str]:
     wrk = subprocess.run([wrk_binary(), "-v"], capture_output=True, text=True, timeout=10)
     found = {"machine": machine(), "wrk": wrk.stdout.partition(" Copyright")[0].strip()}
-    used = {spec.name for spec in plan.servers} | ({"nginx"} if plan.hit_seconds else set())
+    used = servers_used(plan)
     for name in sorted(used):
         found[name] = ", ".join(f"{k} {v}" for k, v in peers[name].versions().items())
-    found["imgfleet"] = (
-        f"{source_revision()} (src/ digest {source_fingerprint()}): {found['imgfleet']}, "
-        f"Python {platform.python_version()}; one `imgfleet serve` process, default settings "
-        "but the access log off and the encoder efforts below"
-    )
+    if "imgfleet" in used:
+        found["imgfleet"] = (
+            f"{source_revision()} (src/ digest {source_fingerprint()}): {found['imgfleet']}, "
+            f"Python {platform.python_version()}; one `imgfleet serve` process, default "
+            "settings but the access log off and the encoder efforts below"
+        )
     if "thumbor" in used:
         found["thumbor"] += f"; file loader, no storage, engine threads = {CORES}"
     if "nginx" in used:
@@ -170,7 +177,7 @@ def run(plan: Plan, command: str) -> Run:
     progress(f"corpus {sizes} {formats} ...")
     corpus = generate(sizes, formats=formats, edge=None)
     peers = all_servers(effort("avif", 2), effort("webp", 4))
-    used = {spec.name for spec in plan.servers} | ({"nginx"} if plan.hit_seconds else set())
+    used = servers_used(plan)
     for name in sorted(used):
         progress(f"install {name} (once, into bench/.peers/) ...")
         peers[name].install()
@@ -207,7 +214,7 @@ def run(plan: Plan, command: str) -> Run:
         cells=tuple(cells),
         ceilings=tuple(ceilings),
         hits=tuple(hits),
-        notes=tuple(bench.error_notes() + bench.notes),
+        notes=tuple(bench.window_notes() + bench.notes),
     )
 
 

@@ -38,6 +38,8 @@ RUN_DIR = CORPUS_DIR / "run" / "compare"  # URL lists and the hit file; ignored 
 SRC_DIR = Path(__file__).resolve().parents[1] / "src"
 CORES = os.cpu_count() or 1
 MB = 1024 * 1024
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CONTENDED_CORES = 0.15  # other processes' CPU in a window above which a note says so
 PATHS_PER_SECOND = 1_000  # URLs written per second of window: far above any render rate
 HIT_PATHS_PER_SECOND = 200_000  # the cap of a hit window (one URL, repeated)
 MIME = {"jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif", "png": "image/png"}
@@ -95,6 +97,19 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent busy (all cores; steal included), from /proc/stat."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def own_cpu_seconds() -> float:
+    """This process's CPU and its reaped children's (wrk, once a run is over)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def source_fingerprint() -> str:
     """A digest of src/: other work may change imgfleet's code while a long run goes on."""
     digest = hashlib.sha256()
@@ -121,6 +136,7 @@ class Bench:
         self.unique = itertools.count(1)  # every URL of the run gets its own number
         self.notes: list[str] = []
         self.odd: dict[str, Counter[str]] = {}  # window label -> non-200 statuses, socket errors
+        self.contended: dict[str, float] = {}  # window label -> most other-process CPU, cores
         self.source = source_fingerprint()
 
     def paths(self, peer: Peer, workload: Workload, inputs: list[CorpusImage], n: int) -> list[str]:
@@ -150,7 +166,8 @@ class Bench:
     ) -> Rep:
         """One wrk run; server CPU and peak RSS from its process tree."""
         paths_file = write_paths(RUN_DIR / f"{peer.name}.txt", paths)
-        cpu = tree_cpu_seconds(peer.pid)
+        cpu, busy, ours = tree_cpu_seconds(peer.pid), machine_busy_seconds(), own_cpu_seconds()
+        began = time.monotonic()
         rss.reset()
         result = run_wrk(
             peer.base_url,
@@ -161,8 +178,13 @@ class Bench:
             max_requests=max_requests,
         )
         ok = result.requests - result.non_2xx  # a fast refusal is not throughput
-        cpu_ms = (tree_cpu_seconds(peer.pid) - cpu) * 1000 / max(ok, 1)
+        server_cpu = tree_cpu_seconds(peer.pid) - cpu
+        cpu_ms = server_cpu * 1000 / max(ok, 1)
+        others = machine_busy_seconds() - busy - server_cpu - (own_cpu_seconds() - ours)
+        other_cores = max(0.0, others / max(time.monotonic() - began, 1e-3))
         peak = max(rss.peak, tree_rss_bytes(peer.pid))
+        if other_cores > CONTENDED_CORES:
+            self.contended[label] = max(self.contended.get(label, 0.0), other_cores)
         odd = self.odd.setdefault(label, Counter())
         odd.update({str(s): n for s, n in result.statuses.items() if s != 200})
         odd.update({"socket errors": result.socket_errors} if result.socket_errors else {})
@@ -176,6 +198,7 @@ class Bench:
             cpu_ms=cpu_ms,
             peak_rss_mb=peak / MB,
             capped=result.capped,
+            other_cores=round(other_cores, 3),
         )
 
     def sample(
@@ -248,12 +271,16 @@ class Bench:
                 self.notes += [f"{label}: {p}" for p in server_log_problems(peer.log_path)]
         return cells
 
-    def error_notes(self) -> list[str]:
-        """One line per window label that saw anything but 200s."""
+    def window_notes(self) -> list[str]:
+        """Per window label: anything but 200s; other processes' CPU beside the server."""
         return [
             f"{label}: not 200 (summed over its windows): {dict(counts)}"
             for label, counts in self.odd.items()
             if counts
+        ] + [
+            f"{label}: other processes (or the hypervisor) took up to {cores:.2f} cores "
+            "during its windows: its figures are low"
+            for label, cores in self.contended.items()
         ]
 
     def count(self, seconds: float, connections: int) -> int:

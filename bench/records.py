@@ -27,6 +27,7 @@ class Rep:
     cpu_ms: float  # server process-tree CPU per 2xx response (refusals' cost included)
     peak_rss_mb: float  # of the server's process tree during the window
     capped: bool = False  # the URL list ran out before the time did
+    other_cores: float = 0.0  # CPU used by other processes (and stolen), in cores, on average
 
 
 @dataclass(frozen=True, slots=True)

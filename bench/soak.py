@@ -149,7 +149,7 @@ def run_soak(seconds: float) -> tuple[Soak, list[str]]:
                 progress(f"soak {at:.0f} s: {rep.rate:.1f} req/s, RSS {now.rss_mb:.0f} MB")
     finally:
         peer.stop()
-    return soak_of(points, reps, peak, seconds), bench.error_notes() + bench.notes
+    return soak_of(points, reps, peak, seconds), bench.window_notes() + bench.notes
 
 
 def markdown(soak: Soak, command: str, started: str, notes: list[str]) -> str:
