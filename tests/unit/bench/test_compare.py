@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from bench import compare, soak
 from bench.compare import FULL, QUICK, estimate_seconds, parse_servers
-from bench.measure import ServerSpec, effort, encoding_of
+from bench.measure import Bench, ServerSpec, effort, encoding_of
 from bench.records import Rep
 from bench.workloads import HEADLINE, WORKLOADS, by_name
 
@@ -71,3 +73,15 @@ def test_the_hit_path_brings_imgfleet_and_nginx() -> None:
     assert compare.servers_used(plan) == {"ipx", "imgfleet", "nginx"}
     plan, _ = compare.parse_args(["--servers", "ipx:1", "--hit-seconds", "0"])
     assert compare.servers_used(plan) == {"ipx"}
+
+
+def test_window_notes_name_refusals_and_contention() -> None:
+    bench = Bench(QUICK, [], {})
+    bench.odd["imgfleet-1p fit512-jpeg c=8"] = Counter({"503": 5})
+    bench.odd["ipx-1p fit512-jpeg c=2"] = Counter()
+    bench.contended["thumbor-2p fit512-jpeg c=4"] = 0.5
+    assert bench.window_notes() == [
+        "imgfleet-1p fit512-jpeg c=8: not 200 (summed over its windows): {'503': 5}",
+        "thumbor-2p fit512-jpeg c=4: other processes (or the hypervisor) took up to 0.50 "
+        "cores during its windows: its figures are low",
+    ]
