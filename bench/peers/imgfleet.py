@@ -20,7 +20,7 @@ from pathlib import Path
 import pyvips
 
 from bench.peers import FORMATS, PEERS_DIR, check_work
-from bench.peers.process import PeerProcess, http_answers
+from bench.peers.process import PeerProcess, ProcessBacked, http_answers
 from bench.server import HOST
 from imgfleet.cli import load_settings, signed_path
 from imgfleet.settings import Settings
@@ -57,7 +57,7 @@ def launcher() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "imgfleet.cli"]
 
 
-class Imgfleet:
+class Imgfleet(ProcessBacked):
     name = "imgfleet"
     formats = frozenset(FORMATS)
 
@@ -105,17 +105,6 @@ class Imgfleet:
             ready=http_answers(port, "/ready"),
             env=env,
         )
-
-    def stop(self) -> None:
-        self._process.stop()
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    @property
-    def base_url(self) -> str:
-        return self._process.base_url
 
     @property
     def log_path(self) -> Path | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench.peers import FORMATS, PEERS_DIR, check_work
-from bench.peers.process import PeerProcess, forked, http_answers, run_logged
+from bench.peers.process import PeerProcess, ProcessBacked, forked, http_answers, run_logged
 
 PACKAGES = {"ipx": "3.1.1", "sharp": "0.34.5"}  # sharp pinned too: ipx asks for ^0.34.3
 SERVER_SCRIPT = Path(__file__).with_name("ipx_server.mjs")
@@ -50,7 +50,7 @@ def node_binary(name: str) -> str:
     return found
 
 
-class Ipx:
+class Ipx(ProcessBacked):
     name = "ipx"
     formats = frozenset(FORMATS)
 
@@ -109,17 +109,6 @@ class Ipx:
             cwd=self.home,
             processes=forked(workers),
         )
-
-    def stop(self) -> None:
-        self._process.stop()
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    @property
-    def base_url(self) -> str:
-        return self._process.base_url
 
     def path(
         self,

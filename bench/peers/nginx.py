@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench.peers import FORMATS, PEERS_DIR, check_work
-from bench.peers.process import PeerProcess, http_answers, run_logged
+from bench.peers.process import PeerProcess, ProcessBacked, http_answers, run_logged
 from bench.server import HOST
 
 INSTALL_HINT = "nginx is not installed; as root: apt-get install -y nginx"
@@ -65,7 +65,7 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")  # not on every PATH
 
 
-class Nginx:
+class Nginx(ProcessBacked):
     name = "nginx"
     formats = frozenset(FORMATS)
 
@@ -112,17 +112,6 @@ class Nginx:
             ready=http_answers(port, "/", want_ok=False),  # 403 or 404: no index
             processes=1 + workers,  # the master and its workers
         )
-
-    def stop(self) -> None:
-        self._process.stop()
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    @property
-    def base_url(self) -> str:
-        return self._process.base_url
 
     def path(
         self,

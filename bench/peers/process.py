@@ -155,3 +155,20 @@ class PeerProcess:
 def _signal_group(group: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
         os.killpg(group, sig)
+
+
+class ProcessBacked:
+    """The part of the `Peer` interface every peer delegates to its `PeerProcess`."""
+
+    _process: PeerProcess
+
+    def stop(self) -> None:
+        self._process.stop()
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
+    def base_url(self) -> str:
+        return self._process.base_url

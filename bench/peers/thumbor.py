@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench.peers import FORMATS, PEERS_DIR, check_work
-from bench.peers.process import PeerProcess, forked, http_answers, run_logged
+from bench.peers.process import PeerProcess, ProcessBacked, forked, http_answers, run_logged
 from bench.server import HOST
 
 # thumbor 7.8 asks for Pillow < 13; Pillow's own wheels carry libjpeg-turbo, libwebp and
@@ -70,7 +70,7 @@ def thumbor_path(
     return f"/unsafe/{box}/{filters}/{quote(image_name)}?u={unique}"
 
 
-class Thumbor:
+class Thumbor(ProcessBacked):
     name = "thumbor"
     formats = frozenset(FORMATS)
 
@@ -132,17 +132,6 @@ class Thumbor:
             ready=http_answers(port, "/healthcheck"),
             processes=forked(workers),
         )
-
-    def stop(self) -> None:
-        self._process.stop()
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    @property
-    def base_url(self) -> str:
-        return self._process.base_url
 
     def path(
         self,
