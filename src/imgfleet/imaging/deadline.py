@@ -9,6 +9,7 @@ handler kills the evaluation, which makes the running libvips call fail.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 
 import pyvips
@@ -24,7 +25,7 @@ class Deadline:
         self._clock = clock
         self.killed = False
         # pyvips holds a signal's callback on the Python wrapper of the image: keep the
-        # wrappers alive as long as libvips may call back.
+        # wrappers alive as long as libvips may call back (as long as this deadline lives).
         self._watched: list[pyvips.Image] = []
 
     @property
@@ -38,8 +39,18 @@ class Deadline:
 
     def watch(self, image: pyvips.Image) -> None:
         """Kill libvips evaluation of `image` and everything derived from it when due."""
+        # The callback holds this deadline weakly: a strong reference would close a cycle
+        # (image -> callback -> deadline -> image) that keeps every decoded image of a
+        # render in memory until the cyclic collector happens to run.
+        handler = weakref.WeakMethod(self._on_eval)
+
+        def on_eval(image: pyvips.Image, progress: object) -> None:
+            method = handler()
+            if method is not None:
+                method(image, progress)
+
         image.set_progress(True)
-        image.signal_connect("eval", self._on_eval)
+        image.signal_connect("eval", on_eval)
         self._watched.append(image)
 
     def _on_eval(self, image: pyvips.Image, _progress: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 
@@ -303,3 +304,22 @@ def test_svg_renders_when_enabled() -> None:
         assert close(mean(image, Box(0, 0, 60, 44))[:3], [220, 20, 20], 20)  # sharp corner
     finally:
         VipsEngine(FormatSettings(), LimitSettings())  # block the SVG loader again
+
+
+@pytest.mark.parametrize("name", ["jpeg", "png"])
+def test_a_render_frees_its_images_without_the_cyclic_collector(render: Render, name: str) -> None:
+    """Decoded images are megabytes each: a reference cycle would keep them until gc runs."""
+    data = SOURCES[name]()
+    gc.collect()
+    gc.disable()
+    try:
+        before = _live_images()
+        render(data, make_plan(120, 90, 60, 45), "jpeg")
+        left = _live_images() - before
+    finally:
+        gc.enable()
+    assert left == set()
+
+
+def _live_images() -> set[int]:
+    return {id(o) for o in gc.get_objects() if isinstance(o, pyvips.Image)}
