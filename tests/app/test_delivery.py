@@ -255,6 +255,57 @@ async def test_overload_gives_503_while_hits_keep_serving(make_app: AppFactory) 
     app.delivery.admission.shutdown()
 
 
+async def test_a_client_that_leaves_drops_its_queued_render(make_app: AppFactory) -> None:
+    """uvicorn does not cancel a request whose client left: the app must notice the
+    http.disconnect itself, or the orphaned render keeps a queue place it will never use."""
+    app = make_app(render={"workers": 1, "queue": 4})
+    gate = threading.Event()
+    counter = CountingRender(app.delivery.render, gate)
+    app.delivery.render = counter
+    admission = app.delivery.admission
+    leave = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+    requests = iter([{"type": "http.request", "body": b"", "more_body": False}])
+
+    async def receive() -> dict[str, Any]:
+        message = next(requests, None)
+        if message is None:
+            await leave.wait()
+            return {"type": "http.disconnect"}
+        return message
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    path = signed("w:21", "local:///photo.jpg", "jpg")
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "headers": [],
+        "query_string": b"",
+    }
+    async with _client(app) as c:
+        busy = asyncio.create_task(c.get(signed("w:20", "local:///photo.jpg", "jpg")))
+        leaving = asyncio.create_task(app(scope, receive, send))
+        for _ in range(500):
+            if admission.running == 1 and admission.queued == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert (admission.running, admission.queued) == (1, 1)
+        leave.set()
+        await asyncio.wait_for(leaving, 5)
+        assert admission.queued == 0
+        gate.set()
+        assert (await busy).status_code == 200
+    assert sent == []  # nobody to answer
+    assert counter.renders == 1  # the queued render never ran
+    metrics = app.metrics.exposition().decode()
+    assert 'status="499"' in metrics
+    app.delivery.admission.shutdown()
+
+
 class CountingSource:
     def __init__(self, inner: Any) -> None:
         self.inner = inner

@@ -87,6 +87,12 @@ class OverLimit(ImgfleetError):
     status, is_fault, reason = 422, False, "over_limit"
 
 
+class ClientGone(ImgfleetError):
+    """The client disconnected before its render was done; nothing is sent (nginx's 499)."""
+
+    status, is_fault, reason = 499, False, "client_gone"
+
+
 class Overloaded(ImgfleetError):
     status, is_fault, reason = 503, False, "overloaded"
 

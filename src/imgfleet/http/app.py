@@ -6,6 +6,7 @@ every object per request shows up in the benchmark.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import secrets
@@ -15,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from imgfleet.core.errors import ImgfleetError
+from imgfleet.core.errors import ClientGone, ImgfleetError
 from imgfleet.http.headers import delivery_headers, error_headers
 from imgfleet.metrics import Metrics
 from imgfleet.service.delivery import DeliveryService
@@ -65,7 +66,7 @@ class App:
             return
         started = time.perf_counter()
         request_id = _request_id(scope) or f"{self._id_prefix}{next(self._ids):08x}"
-        route, status, size, extra = await self._dispatch(scope, send, request_id)
+        route, status, size, extra = await self._dispatch(scope, receive, send, request_id)
         elapsed = time.perf_counter() - started
         self.metrics.request_done(route, status, elapsed, size)
         if self.access_log:
@@ -83,7 +84,7 @@ class App:
             )
 
     async def _dispatch(
-        self, scope: Scope, send: Send, request_id: str
+        self, scope: Scope, receive: Receive, send: Send, request_id: str
     ) -> tuple[str, int, int, dict[str, Any]]:
         path: str = scope["path"]
         method: str = scope["method"]
@@ -104,10 +105,10 @@ class App:
             headers = [*rid, (b"content-type", _METRICS_TYPE)]
             body = self.metrics.exposition()
             return ("metrics", *await _respond(send, 200, headers, body, method), {})
-        return await self._image(scope, send, rid, method)
+        return await self._image(scope, receive, send, rid, method)
 
     async def _image(
-        self, scope: Scope, send: Send, rid: Headers, method: str
+        self, scope: Scope, receive: Receive, send: Send, rid: Headers, method: str
     ) -> tuple[str, int, int, dict[str, Any]]:
         request_headers = dict(scope["headers"])
         raw_path = (scope.get("raw_path") or scope["path"].encode()).partition(b"?")[0]
@@ -115,7 +116,10 @@ class App:
             delivery = await self.delivery.deliver(
                 raw_path.decode("utf-8", "surrogateescape"),
                 request_headers.get(b"accept", b"").decode("latin-1"),
+                lambda: _disconnected(receive),
             )
+        except ClientGone as gone:  # nobody to answer; logged and counted as nginx's 499
+            return "image", gone.status, 0, {"error": gone.reason}
         except ImgfleetError as error:
             return await self._error(send, rid, method, error)
         except Exception as error:  # a bug: answer 500, log the traceback, keep serving
@@ -166,6 +170,23 @@ async def _respond(
     sent = b"" if method == "HEAD" or status == 304 else body
     await send({"type": "http.response.body", "body": sent})
     return status, len(sent)
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return when the client disconnects: read past the (empty) GET body to http.disconnect.
+
+    A server that answers receive() with anything else after the body (a misbehaving test
+    server) would make this spin, so then it waits for ever: cancelled with the render.
+    """
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        if not message.get("more_body", False):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            await asyncio.Event().wait()
 
 
 def _etag_matches(header: bytes | None, etag: bytes) -> bool:

@@ -6,10 +6,12 @@ engine and the bytes in the source adapters.
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from imgfleet.core import limits
@@ -17,6 +19,7 @@ from imgfleet.core.cache_key import render_key
 from imgfleet.core.errors import (
     BadRequest,
     BadSignature,
+    ClientGone,
     Expired,
     ForbiddenSource,
     ImgfleetError,
@@ -33,6 +36,8 @@ from imgfleet.service.lru import ByteLRU
 from imgfleet.service.render_job import RenderJob, RenderResult
 from imgfleet.service.single_flight import SingleFlight
 from imgfleet.settings import FormatSettings
+
+T = TypeVar("T")
 
 MEMO_ENTRIES = 4096  # request paths whose verified parse and cache keys are remembered
 
@@ -103,7 +108,15 @@ class DeliveryService:
         )
         self._fetches: SingleFlight[str, bytes] = SingleFlight()
 
-    async def deliver(self, raw_path: str, accept: str) -> Delivery:
+    async def deliver(
+        self, raw_path: str, accept: str, gone: Callable[[], Awaitable[object]] | None = None
+    ) -> Delivery:
+        """The rendition for a request path; `gone()` returns when the client disconnects.
+
+        A miss races its render against `gone`: a client that leaves drops its wait (and the
+        render itself while it is still queued, when nobody else waits for it) instead of
+        holding a queue place until a worker is free. Hits never look at `gone`.
+        """
         started = self.clock.monotonic()
         parsed = self._resolve(raw_path)
         options = parsed.options
@@ -121,9 +134,12 @@ class DeliveryService:
         (self._hits if hit else self._misses).inc()
         if rendition is None:
             deadline = started + self.config.render_timeout
-            rendition, shared = await self._renders.run(
+            flight: Awaitable[tuple[Rendition, bool]] = self._renders.run(
                 key, lambda: self._render_miss(key, parsed, target, negotiated, deadline)
             )
+            if gone is not None:
+                flight = _unless_gone(flight, gone)
+            rendition, shared = await flight
             if shared:
                 self.metrics.coalesced.inc()
         return Delivery(
@@ -229,6 +245,23 @@ class DeliveryService:
             raise
         self.source_bytes.put(url, data)
         return data
+
+
+async def _unless_gone(work: Awaitable[T], gone: Callable[[], Awaitable[object]]) -> T:
+    """`work`'s result, or ClientGone (and `work` cancelled) if `gone()` finishes first."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        watcher.cancel()
+    if not task.done():
+        task.cancel()
+        raise ClientGone("the client disconnected before the render was done")
+    return task.result()
 
 
 @functools.lru_cache(maxsize=1024)
