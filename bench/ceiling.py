@@ -8,9 +8,10 @@ list, reading the file each time like a server does:
     Pillow   draft() for JPEG (DCT-scaled decode), resize(LANCZOS), save
 
 Both take the largest of 1/2, 1/4, 1/8 that still leaves at least the resized size, then a
-Lanczos resize to that size (fill: then a centre crop). Outputs: baseline JPEG with 4:2:0
-chroma and no Huffman optimisation, WebP and AVIF at a stated effort (libvips' scale 0..9;
-Pillow's AVIF speed is 9 - effort), PNG at zlib level 6, no metadata. libvips' operation
+Lanczos resize to that size (fill: then a centre crop). Outputs, as imgfleet writes them:
+baseline JPEG with 4:2:0 chroma and optimised Huffman tables, WebP and AVIF at a stated effort
+(libvips' scale 0..9; Pillow's AVIF speed is 9 - effort), PNG at zlib level 6 with adaptive
+row filters (Pillow's default), no metadata. libvips' operation
 cache is off and each worker gets `vips_concurrency` libvips threads.
 
     .venv/bin/python -m bench.ceiling bench/.corpus/m*.jpg --seconds 5
@@ -147,7 +148,7 @@ def render_pyvips(job: Job, data: bytes, enc: Encoding) -> bytes:
             image.jpegsave_buffer(
                 Q=job.quality,
                 interlace=False,
-                optimize_coding=False,
+                optimize_coding=True,
                 subsample_mode="on",
                 keep=KEEP_NONE,
             )
@@ -161,7 +162,9 @@ def render_pyvips(job: Job, data: bytes, enc: Encoding) -> bytes:
             )
         )
     if job.out_format == "png":
-        return bytes(image.pngsave_buffer(compression=enc.png_compression, keep=KEEP_NONE))
+        return bytes(
+            image.pngsave_buffer(compression=enc.png_compression, filter="all", keep=KEEP_NONE)
+        )
     raise ValueError(f"out_format: unknown {job.out_format!r}")
 
 
@@ -184,7 +187,9 @@ def render_pillow(job: Job, data: bytes, enc: Encoding) -> bytes:
         image = image.crop((left, top, left + out[0], top + out[1]))
     buffer = io.BytesIO()
     if job.out_format == "jpeg":
-        image.convert("RGB").save(buffer, "JPEG", quality=job.quality, subsampling="4:2:0")
+        image.convert("RGB").save(
+            buffer, "JPEG", quality=job.quality, subsampling="4:2:0", optimize=True
+        )
     elif job.out_format == "webp":
         image.save(buffer, "WEBP", quality=job.quality, method=enc.webp_effort)
     elif job.out_format == "avif":

@@ -152,9 +152,11 @@ def environment(plan: Plan, peers: dict[str, Peer]) -> dict[str, str]:
     for library in plan.libraries:
         versions = ceiling.library_versions(library)
         found[f"raw {library}"] = ", ".join(f"{k} {v}" for k, v in versions.items())
+    avif = effort("avif", 2)
     found["encoding"] = (
-        "JPEG q80 baseline 4:2:0; WebP q75 effort 4; AVIF q65 8-bit 4:2:0 effort "
-        f"{effort('avif', 2)} (libvips scale; aom speed {9 - effort('avif', 2)}); PNG zlib 6"
+        "JPEG q80 baseline 4:2:0 (imgfleet and the ceiling: optimised Huffman tables); "
+        f"WebP q75 effort 4; AVIF q65 8-bit 4:2:0 effort {avif} (libvips scale; aom speed "
+        f"{9 - avif}); PNG zlib 6 (imgfleet and the ceiling: adaptive row filters)"
     )
     return found
 

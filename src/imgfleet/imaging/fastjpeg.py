@@ -4,7 +4,9 @@ libjpeg-turbo scales while decoding by any n/8, where libvips' jpegload offers 1
 1/8; decoding straight into memory through simplejpeg also skips libvips' streaming
 machinery. Measured on this machine kind (fit 512, 2.8 MP and 12 MP photos, one thread):
 10-16 % less CPU per image than `jpegload(shrink=)` at equal SSIM. The rest of the pipeline
-is unchanged: this only replaces the loader.
+is unchanged: this only replaces the loader. Encoding goes through Pillow's libjpeg-turbo,
+which (unlike simplejpeg) can optimise the Huffman tables, in less time than libvips'
+jpegsave takes for the same bytes.
 
 It takes only what it can do exactly as libvips would: a 3-channel YCbCr JPEG with no ICC
 profile, no copyright EXIF to keep, metadata stripped, no crop, trim or effect, and at least
@@ -14,7 +16,11 @@ it still works, with libvips loading everything.
 
 from __future__ import annotations
 
+import io
+
+import PIL
 import pyvips
+from PIL import Image as PilImage
 
 from imgfleet.core.errors import UnsupportedMedia
 from imgfleet.core.geometry import Plan
@@ -28,10 +34,10 @@ try:
     import simplejpeg
 
     AVAILABLE = True
-    VERSION = f"simplejpeg-{simplejpeg.__version__}"
+    VERSION = f"simplejpeg-{simplejpeg.__version__}+pillow-{PIL.__version__}"
 except ImportError:  # pragma: no cover - the lock installs it
     AVAILABLE = False
-    VERSION = "no-simplejpeg"
+    VERSION = f"pillow-{PIL.__version__}"
 
 
 def applies(info: SourceInfo, plan: Plan, options: ProcessingOptions) -> bool:
@@ -95,17 +101,18 @@ def decode(
 
 
 def encode(image: pyvips.Image, quality: int, keep: int, progressive: bool) -> bytes | None:
-    """Baseline 4:2:0 JPEG of an 8-bit RGB image carrying nothing to keep, or None.
+    """Baseline 4:2:0 JPEG, optimised Huffman tables, of an 8-bit RGB image keeping nothing.
 
-    libjpeg-turbo through simplejpeg, with the same quantisation and the accurate DCT as
-    libvips' jpegsave: equal bytes within 0.1 % and equal SSIM, in 0.69 instead of 1.16
-    CPU-ms for a 512 px rendition (copy out of libvips included).
+    The same quantisation, accurate DCT and bytes as libvips' `jpegsave(optimize_coding)`
+    (equal SSIM; 2 % smaller than fixed tables) in 1.9 instead of 2.9 CPU-ms for a 512 px
+    rendition, the copy out of libvips included. Returns None for anything else.
     """
     plain_rgb = image.bands == 3 and image.format == "uchar" and not image.hasalpha()
-    if not AVAILABLE or keep != pyvips.ForeignKeep.NONE or progressive or not plain_rgb:
+    if keep != pyvips.ForeignKeep.NONE or progressive or not plain_rgb:
         return None
-    return bytes(
-        simplejpeg.encode_jpeg(
-            image.numpy(), quality=quality, colorsubsampling="420", fastdct=False
-        )
+    pixels = PilImage.frombuffer(
+        "RGB", (image.width, image.height), image.write_to_memory(), "raw", "RGB", 0, 1
     )
+    out = io.BytesIO()
+    pixels.save(out, "JPEG", quality=quality, subsampling=2, optimize=True)
+    return out.getvalue()
