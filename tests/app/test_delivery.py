@@ -12,6 +12,7 @@ import pytest
 import pyvips
 
 from imgfleet.http.app import App
+from imgfleet.service.delivery import ACCEPT_ENTRIES
 from imgfleet.service.render_job import RenderJob, RenderResult
 from tests.app.conftest import AppFactory, signed
 
@@ -67,6 +68,21 @@ async def test_negotiated_keys_differ_by_format_not_by_header_text(
     b = await client.get(path, headers={"accept": "text/html,image/webp;q=0.9,*/*;q=0.8"})
     c = await client.get(path, headers={"accept": "*/*"})
     assert a.headers["etag"] == b.headers["etag"] != c.headers["etag"]
+
+
+async def test_many_distinct_accept_headers_keep_negotiating_right(make_app: AppFactory) -> None:
+    """Negotiations are remembered per Accept text, in a bounded memo that a client
+    varying the header can only refill, never grow or confuse."""
+    app = make_app()
+    path = signed("w:64", "local:///photo.jpg")
+    async with _client(app) as c:
+        for n in range(ACCEPT_ENTRIES + 10):
+            webp = n % 2 == 0
+            accept = f"image/webp,*/*;q=0.{n}" if webp else f"text/html;level={n}"
+            r = await c.get(path, headers={"accept": accept})
+            assert r.headers["content-type"] == ("image/webp" if webp else "image/jpeg")
+    assert len(app.delivery._negotiated) <= ACCEPT_ENTRIES
+    app.delivery.admission.shutdown()
 
 
 async def test_animated_gif_keeps_frames_and_negotiated_avif_becomes_webp(

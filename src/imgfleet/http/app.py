@@ -29,6 +29,7 @@ Headers = list[tuple[bytes, bytes]]
 
 log = logging.getLogger("imgfleet.access")
 fault_log = logging.getLogger("imgfleet.error")
+server_log = logging.getLogger("imgfleet.server")
 
 _METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
@@ -151,11 +152,13 @@ class App:
             if message["type"] == "lifespan.startup":
                 self.ready = True
                 await send({"type": "lifespan.startup.complete"})
+                server_log.info("startup complete")
             elif message["type"] == "lifespan.shutdown":
                 self.ready = False
                 if self.on_shutdown is not None:
                     await self.on_shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
+                server_log.info("shutdown complete")
                 return
 
 

@@ -40,6 +40,7 @@ from imgfleet.settings import FormatSettings
 T = TypeVar("T")
 
 MEMO_ENTRIES = 4096  # request paths whose verified parse and cache keys are remembered
+ACCEPT_ENTRIES = 256  # distinct Accept headers whose negotiated format is remembered
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,8 @@ class DeliveryService:
             MEMO_ENTRIES, lambda _: 1
         )
         self._fetches: SingleFlight[str, bytes] = SingleFlight()
+        # Browsers send a handful of distinct Accept headers: negotiate each once.
+        self._negotiated: dict[str, ImageFormat | None] = {}
 
     async def deliver(
         self, raw_path: str, accept: str, gone: Callable[[], Awaitable[object]] | None = None
@@ -195,7 +198,14 @@ class DeliveryService:
         f = self.config.formats
         if not (f.prefer_avif or f.prefer_webp):
             return None, False
-        return negotiate(accept, prefer_avif=f.prefer_avif, prefer_webp=f.prefer_webp), True
+        try:
+            return self._negotiated[accept], True
+        except KeyError:
+            target = negotiate(accept, prefer_avif=f.prefer_avif, prefer_webp=f.prefer_webp)
+            if len(self._negotiated) >= ACCEPT_ENTRIES:
+                self._negotiated.clear()  # a client varying Accept cannot grow this
+            self._negotiated[accept] = target
+            return target, True
 
     def _quality(self, fmt: ImageFormat | None) -> int | None:
         return None if fmt is None else self.config.formats.quality_for(fmt.value)

@@ -1,0 +1,37 @@
+"""Request metrics kept as plain numbers must expose what prometheus_client would."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from imgfleet.metrics import Metrics
+
+
+def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = metrics.exposition().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_requests_count_by_route_and_status_with_cumulative_buckets() -> None:
+    m = Metrics()
+    m.request_done("image", 200, 0.001, 100)  # on a bound: counted in that bucket
+    m.request_done("image", 200, 0.2, 50)
+    m.request_done("image", 404, 20.0, 7)  # past the last bound: only +Inf
+    m.request_done("health", 200, 0.0001, 3)
+    s = samples(m)
+    assert s[("imgfleet_requests_total", (("route", "image"), ("status", "200")))] == 2
+    assert s[("imgfleet_requests_total", (("route", "image"), ("status", "404")))] == 1
+    assert s[("imgfleet_requests_total", (("route", "health"), ("status", "200")))] == 1
+
+    def bucket(le: str) -> float:
+        return s[("imgfleet_request_duration_seconds_bucket", (("le", le), ("route", "image")))]
+
+    assert [bucket("0.001"), bucket("0.1"), bucket("0.25"), bucket("10.0")] == [1, 1, 2, 2]
+    assert bucket("+Inf") == 3
+    assert s[("imgfleet_request_duration_seconds_count", (("route", "image"),))] == 3
+    assert s[("imgfleet_request_duration_seconds_sum", (("route", "image"),))] == 20.201
+    assert s[("imgfleet_bytes_out_total", ())] == 160
