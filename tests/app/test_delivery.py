@@ -272,7 +272,7 @@ async def test_overload_gives_503_while_hits_keep_serving(make_app: AppFactory) 
 
 
 async def test_a_client_that_leaves_drops_its_queued_render(make_app: AppFactory) -> None:
-    """ASGI servers need not cancel a request whose client left: the app must notice the
+    """uvicorn does not cancel a request whose client left: the app must notice the
     http.disconnect itself, or the orphaned render keeps a queue place it will never use."""
     app = make_app(render={"workers": 1, "queue": 4})
     gate = threading.Event()

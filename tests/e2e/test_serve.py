@@ -92,6 +92,7 @@ def test_serve_renders_logs_and_stops_gracefully(
 
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=20)
+    # uvicorn shuts down cleanly, then re-raises SIGTERM so supervisors see why it stopped.
     assert process.returncode in (0, -signal.SIGTERM)
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     access = [line for line in lines if line.get("logger") == "imgfleet.access"]
