@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import targets
 from bench.records import (
     Run,
     best_ceiling,
@@ -192,7 +193,12 @@ def hit_table(run: Run) -> list[str]:
     return rows
 
 
-def markdown(run: Run, facts: Mapping[str, Any], chart_name: str | None) -> str:
+def markdown(
+    run: Run,
+    facts: Mapping[str, Any],
+    chart_name: str | None,
+    profile: Mapping[str, Any] | None = None,
+) -> str:
     m = run.method
     lines = [
         f"# imgfleet vs thumbor, ipx and the raw libraries: {run.started[:16]} UTC ({run.mode})",
@@ -222,6 +228,10 @@ def markdown(run: Run, facts: Mapping[str, Any], chart_name: str | None) -> str:
     ]
     if chart_name:
         lines += ["", f"![req/s and p99 per server and concurrency]({chart_name})"]
+    if run.mode == "full":
+        source = " and `python -m bench.profile`" if profile else ""
+        lines += ["", f"## Targets (issue 3), judged on this run{source}", ""]
+        lines += targets.markdown(targets.targets(run, facts.get("soak"), profile))
     if run.hits:
         c = run.hits[0].concurrency
         lines += ["", f"## Cache-hit path: one hot rendition vs nginx serving its bytes, c = {c}"]
@@ -366,7 +376,6 @@ def write(
     facts = latest(run, f"bench/results/{md.name}")
     js.write_text(json.dumps(to_json(run), indent=1) + "\n")
     chart(run, png)
-    md.write_text(markdown(run, facts, png.name))
     latest_path = None
     if latest_name:
         latest_path = directory / latest_name
@@ -374,6 +383,9 @@ def write(
         if "soak" in kept:  # written by the soak (bench/soak.py), which runs apart
             facts["soak"] = kept["soak"]
         latest_path.write_text(json.dumps(facts, indent=1) + "\n")
+    profile_path = directory / f"{stem}-profile.json"  # bench/profile.py, run apart
+    profile = json.loads(profile_path.read_text()) if profile_path.exists() else None
+    md.write_text(markdown(run, facts, png.name, profile))
     return Written(md, js, png, latest_path, facts)
 
 

@@ -8,8 +8,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.peers import PEERS_DIR
+from bench.peers.process import apt_install
+
 SCRIPT = Path(__file__).resolve().parent / "cycle.lua"
-INSTALL_HINT = "wrk is not installed; on Debian/Ubuntu: apt-get install -y wrk"
+INSTALL_HINT = "wrk is not installed; as root: apt-get install -y wrk"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +40,12 @@ class WrkResult:
 
 
 def wrk_binary() -> str:
-    """The path of wrk, or SystemExit with the install hint."""
+    """The path of wrk, installed from Debian's packages when missing (as root), else
+    SystemExit with the install hint."""
     found = shutil.which("wrk")
+    if found is None:
+        apt_install("wrk", INSTALL_HINT, PEERS_DIR / "wrk-install.log")
+        found = shutil.which("wrk")
     if found is None:
         raise SystemExit(INSTALL_HINT)
     return found

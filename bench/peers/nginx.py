@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench.peers import FORMATS, PEERS_DIR, check_work
-from bench.peers.process import PeerProcess, ProcessBacked, http_answers, run_logged
+from bench.peers.process import PeerProcess, ProcessBacked, apt_install, http_answers
 from bench.server import HOST
 
 INSTALL_HINT = "nginx is not installed; as root: apt-get install -y nginx"
@@ -74,15 +74,8 @@ class Nginx(ProcessBacked):
         self._process = PeerProcess(self.name)
 
     def install(self) -> None:
-        if nginx_binary() is not None:
-            return
-        if os.geteuid() != 0:
-            raise SystemExit(INSTALL_HINT)
-        log = self.home / "install.log"
-        env = {"DEBIAN_FRONTEND": "noninteractive"}
-        run_logged(["apt-get", "update", "-qq"], log, timeout=600, env=env)
-        command = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "nginx"]
-        run_logged(command, log, timeout=600, env=env)
+        if nginx_binary() is None:
+            apt_install("nginx", INSTALL_HINT, self.home / "install.log")
 
     def versions(self) -> dict[str, str]:
         binary = nginx_binary()

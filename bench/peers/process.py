@@ -69,6 +69,16 @@ def run_logged(
         raise SystemExit(f"{command[0]} failed (exit {done.returncode}); see {log_path}")
 
 
+def apt_install(package: str, hint: str, log_path: Path) -> None:
+    """Install a Debian package, as root only (else SystemExit with `hint`)."""
+    if os.geteuid() != 0:
+        raise SystemExit(hint)
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    run_logged(["apt-get", "update", "-qq"], log_path, timeout=600, env=env)
+    command = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package]
+    run_logged(command, log_path, timeout=600, env=env)
+
+
 class PeerProcess:
     """One server process tree: started in a new session, stopped by signalling its group."""
 

@@ -312,6 +312,10 @@ async def test_a_client_that_leaves_drops_its_queued_render(make_app: AppFactory
         assert (admission.running, admission.queued) == (1, 1)
         leave.set()
         await asyncio.wait_for(leaving, 5)
+        for _ in range(100):
+            if admission.queued == 0:
+                break
+            await asyncio.sleep(0.01)
         assert admission.queued == 0
         gate.set()
         assert (await busy).status_code == 200

@@ -1,0 +1,173 @@
+"""Where imgfleet's CPU goes per request: the profile behind the targets a run does not meet.
+
+Per workload, in this process, one thread, CPU time (median of `ROUNDS` rounds over the
+workload's inputs), with the engine and the options `imgfleet serve` gets in a comparison:
+
+    render   the whole miss: probe, plan, decode, pipeline, encode (`render_job.run`)
+    decode   the decoder the engine picks, at the scale it picks (+ one pass over the pixels)
+    encode   the encoder alone, on pixels of the rendition's size
+
+and for a cache hit, the app's own share: one ASGI call into `App` with no server around it
+(the rest of a hit's CPU is the ASGI server, the event loop and the kernel).
+
+    .venv/bin/python -m bench.profile     # ~2 min; bench/results/<date>-<host>-profile.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import statistics
+import time
+from collections.abc import Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import pyvips
+
+from bench.compare import stem
+from bench.corpus import CORPUS_DIR, generate
+from bench.peers.imgfleet import imgfleet_options, server_env
+from bench.report import RESULTS_DIR
+from bench.workloads import WORKLOADS, Workload
+from imgfleet.core import geometry
+from imgfleet.core.option_parser import parse_path
+from imgfleet.imaging import fastjpeg
+from imgfleet.imaging.engine import VipsEngine, configure_vips
+from imgfleet.imaging.load import load
+from imgfleet.imaging.metadata import keep_flags
+from imgfleet.imaging.save import save
+from imgfleet.service import render_job
+from imgfleet.service.render_job import RenderJob
+from imgfleet.settings import Settings
+from imgfleet.wiring import build_app, delivery_config
+
+ROUNDS = 3
+HIT_CALLS = 20_000
+
+
+def cpu_ms(work: Callable[[], object], repeat: int) -> float:
+    """Median over `ROUNDS` of the CPU-ms one call of `work` takes."""
+    work()  # warm: first-call costs are not per-request costs
+    rounds = []
+    for _ in range(ROUNDS):
+        started = time.process_time()
+        for _ in range(repeat):
+            work()
+        rounds.append((time.process_time() - started) * 1000 / repeat)
+    return statistics.median(rounds)
+
+
+def bench_settings() -> Settings:
+    env = server_env(CORPUS_DIR, webp_effort=4, avif_effort=2, png_compression=6)
+    sources = {"local_root": env["IMGFLEET_SOURCES__LOCAL_ROOT"]}
+    formats = {"webp_effort": 4, "avif_effort": 2, "png_compression": 6}
+    return Settings(sources=sources, formats=formats, server={"access_log": False})
+
+
+def profile_workload(w: Workload, settings: Settings, engine: VipsEngine) -> dict[str, float]:
+    config = delivery_config(settings)
+    corpus = generate([w.size], formats=[w.source_format], edge=None)
+    inputs = [image.path.read_bytes() for image in w.inputs(corpus)]
+    quality = w.quality or 0
+    options = imgfleet_options(w.op, w.width, w.height, w.out_format, w.quality, 0)
+    parsed = parse_path(
+        f"/{options}/plain/local:///x@{w.out_format}",
+        defaults=config.defaults,
+        presets=config.presets,
+        only_presets=False,
+        allow_security_options=False,
+    )
+    deadline = time.monotonic() + 3600
+    target = parsed.options.format
+    jobs = [
+        RenderJob(data, parsed.options, target, False, config.limits, settings.formats, deadline)
+        for data in inputs
+    ]
+    turn = iter(range(10**9))
+
+    def render() -> object:
+        return render_job.run(engine, jobs[next(turn) % len(jobs)])
+
+    def decode() -> object:
+        data = inputs[next(turn) % len(inputs)]
+        info = engine.probe(data)
+        plan = geometry.plan(parsed.options, info.width, info.height, info.exif_orientation)
+        image = fastjpeg.decode(data, info, plan, parsed.options) or load(
+            data, info, plan, pages=1, max_pixels=1e9
+        )
+        return image.avg()
+
+    outputs = [render_job.run(engine, job).body for job in jobs]
+    pixels = [pyvips.Image.new_from_buffer(body, "").copy_memory() for body in outputs]
+    fmt = parsed.options.format
+    assert fmt is not None
+
+    def encode() -> object:
+        image = pixels[next(turn) % len(pixels)]
+        return save(image, fmt, quality, settings.formats, keep_flags(parsed.options, image))
+
+    repeat = 2 * len(inputs)
+    return {
+        "render_ms": round(cpu_ms(render, repeat), 2),
+        "decode_ms": round(cpu_ms(decode, repeat), 2),
+        "encode_ms": round(cpu_ms(encode, repeat), 2),
+    }
+
+
+def app_us_per_hit(settings: Settings) -> float:
+    """CPU-µs of one cache hit inside `App` (parse, key, lookup, headers, metrics, sends)."""
+    app = build_app(settings)
+    options = imgfleet_options("fit", 512, 512, "jpeg", 80, 0)
+    path = f"/insecure/{options}/plain/local:///m1.jpg@jpeg"
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"bench"), (b"accept", b"*/*")],
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        return None
+
+    async def calls(n: int) -> float:
+        await app(dict(scope), receive, send)  # the miss that makes it hot
+        started = time.process_time()
+        for _ in range(n):
+            await app(dict(scope), receive, send)
+        return (time.process_time() - started) * 1e6 / n
+
+    try:
+        return round(statistics.median(asyncio.run(calls(HIT_CALLS)) for _ in range(ROUNDS)), 1)
+    finally:
+        app.delivery.admission.shutdown()
+
+
+def run() -> dict[str, Any]:
+    configure_vips()
+    settings = bench_settings()
+    engine = VipsEngine(settings.formats, settings.limits)
+    workloads = {w.name: profile_workload(w, settings, engine) for w in WORKLOADS}
+    return {"workloads": workloads, "app_us_per_hit": app_us_per_hit(settings)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="JSON file (default: bench/results/...)")
+    args = parser.parse_args()
+    started, host = time.strftime("%Y-%m-%d", time.gmtime()), socket.gethostname()
+    out = args.out or RESULTS_DIR / f"{stem(started, host, 'profile')}.json"
+    result = {"date": started, "host": host, "command": "python -m bench.profile", **run()}
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
