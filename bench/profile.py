@@ -10,7 +10,7 @@ workload's inputs), with the engine and the options `imgfleet serve` gets in a c
 and for a cache hit, the app's own share: one ASGI call into `App` with no server around it
 (the rest of a hit's CPU is the ASGI server, the event loop and the kernel).
 
-    .venv/bin/python -m bench.profile     # ~2 min; bench/results/<date>-<host>-profile.json
+    .venv/bin/python -m bench.profile     # ~15 s; bench/results/<date>-<host>-profile.json
 """
 
 from __future__ import annotations
