@@ -8,7 +8,9 @@ workload's inputs), with the engine and the options `imgfleet serve` gets in a c
     encode   the encoder alone, on pixels of the rendition's size
 
 and for a cache hit, the app's own share: one ASGI call into `App` with no server around it
-(the rest of a hit's CPU is the ASGI server, the event loop and the kernel).
+(the rest of a hit's CPU is the ASGI server, the event loop and the kernel). Last, the
+headline rendered by as many threads as cores with no server: renders/s and cores kept
+busy, the engine's own parallelism to compare with the server's.
 
     .venv/bin/python -m bench.profile     # ~15 s; bench/results/<date>-<host>-profile.json
 """
@@ -18,8 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import statistics
+import sys
+import threading
 import time
 from collections.abc import Callable, MutableMapping
 from pathlib import Path
@@ -45,6 +50,7 @@ from imgfleet.settings import Settings
 from imgfleet.wiring import build_app, delivery_config
 
 ROUNDS = 3
+THREADED_RENDERS = 160
 HIT_CALLS = 20_000
 
 
@@ -110,10 +116,31 @@ def profile_workload(w: Workload, settings: Settings, engine: VipsEngine) -> dic
         return save(image, fmt, quality, settings.formats, keep_flags(parsed.options, image))
 
     repeat = 2 * len(inputs)
-    return {
+    headline = w.name == WORKLOADS[0].name
+    threads = in_threads(render, THREADED_RENDERS) if headline else {}
+    return threads | {
         "render_ms": round(cpu_ms(render, repeat), 2),
         "decode_ms": round(cpu_ms(decode, repeat), 2),
         "encode_ms": round(cpu_ms(encode, repeat), 2),
+    }
+
+
+def in_threads(render: Callable[[], object], count: int) -> dict[str, float]:
+    """`count` renders shared by one thread per core: renders/s and cores kept busy."""
+    cores = os.cpu_count() or 1
+    per_thread = count // cores
+    started, cpu = time.perf_counter(), time.process_time()
+    threads = [
+        threading.Thread(target=lambda: [render() for _ in range(per_thread)]) for _ in range(cores)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    return {
+        "threads_renders_s": round(per_thread * cores / wall, 1),
+        "threads_cores_busy": round((time.process_time() - cpu) / wall, 2),
     }
 
 
@@ -153,6 +180,7 @@ def app_us_per_hit(settings: Settings) -> float:
 def run() -> dict[str, Any]:
     configure_vips()
     settings = bench_settings()
+    sys.setswitchinterval(settings.render.switch_interval)  # as `imgfleet serve` does
     engine = VipsEngine(settings.formats, settings.limits)
     workloads = {w.name: profile_workload(w, settings, engine) for w in WORKLOADS}
     return {"workloads": workloads, "app_us_per_hit": app_us_per_hit(settings)}

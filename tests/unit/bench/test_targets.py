@@ -26,6 +26,7 @@ def test_a_missed_lead_says_where_the_cpu_goes() -> None:
     lead = by_name(targets.targets(run, profile=profile))["M JPEG fit 512, c = 2: lead"]
     assert lead.met is False
     assert "decoding 15.0 (75 %)" in lead.limit and "other 3.0" in lead.limit
+    assert "cores kept busy" in lead.limit
 
 
 def test_hits_need_half_of_nginx_and_a_low_p99() -> None:
