@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from prometheus_client import (
     CollectorRegistry,
@@ -20,6 +22,12 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 _BOUNDS = (*map(floatToGoString, _LATENCY_BUCKETS), "+Inf")
 
 
+@dataclass(slots=True)
+class _Durations:
+    counts: list[int]  # per bucket of _LATENCY_BUCKETS, then +Inf; not cumulative
+    total: float = 0.0
+
+
 class RequestStats:
     """Requests by route and status, their durations by route, and bytes sent.
 
@@ -30,17 +38,17 @@ class RequestStats:
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, int], int] = {}
-        self.durations: dict[str, tuple[list[int], list[float]]] = {}  # buckets, [sum]
+        self.durations: dict[str, _Durations] = {}
         self.bytes_out = 0
 
     def add(self, route: str, status: int, seconds: float, size: int) -> None:
         key = (route, status)
         self.counts[key] = self.counts.get(key, 0) + 1
-        histogram = self.durations.get(route)
-        if histogram is None:
-            histogram = self.durations[route] = ([0] * (len(_LATENCY_BUCKETS) + 1), [0.0])
-        histogram[0][bisect.bisect_left(_LATENCY_BUCKETS, seconds)] += 1
-        histogram[1][0] += seconds
+        durations = self.durations.get(route)
+        if durations is None:
+            durations = self.durations[route] = _Durations([0] * len(_BOUNDS))
+        durations.counts[bisect.bisect_left(_LATENCY_BUCKETS, seconds)] += 1
+        durations.total += seconds
         self.bytes_out += size
 
     def collect(self) -> Iterator[Metric]:
@@ -53,12 +61,9 @@ class RequestStats:
         durations = HistogramMetricFamily(
             "imgfleet_request_duration_seconds", "HTTP request duration by route", labels=["route"]
         )
-        for route, (counts, total) in sorted(self.durations.items()):
-            cumulative, buckets = 0, []
-            for bound, count in zip(_BOUNDS, counts, strict=True):
-                cumulative += count
-                buckets.append((bound, cumulative))
-            durations.add_metric([route], buckets, sum_value=total[0])
+        for route, d in sorted(self.durations.items()):
+            cumulative = list(itertools.accumulate(d.counts))
+            durations.add_metric([route], list(zip(_BOUNDS, cumulative, strict=True)), d.total)
         yield durations
         sent = CounterMetricFamily("imgfleet_bytes_out", "Response body bytes sent")
         sent.add_metric([], self.bytes_out)
