@@ -18,7 +18,7 @@ from imgfleet.core.errors import RenderTimeout, UnsupportedMedia
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.core.source import SourceInfo
-from imgfleet.imaging import colour, fastjpeg, pipeline, transform
+from imgfleet.imaging import colour, fastjpeg, pillow_save, pipeline, transform
 from imgfleet.imaging.context import Context
 from imgfleet.imaging.deadline import Deadline
 from imgfleet.imaging.load import load
@@ -34,11 +34,11 @@ SVG_LOADER = "VipsForeignLoadSvg"
 
 # Part of every rendition's cache key. Bump the revision whenever the same inputs would
 # render different bytes; the decoders' versions are in it for the same reason.
-ENGINE_REVISION = 4
+ENGINE_REVISION = 5
 ENGINE_VERSION = (
     f"vips-engine/{ENGINE_REVISION}"
     f"+libvips-{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
-    f"+{fastjpeg.VERSION}"
+    f"+{fastjpeg.VERSION}+{pillow_save.VERSION}"
 )
 
 

@@ -1,12 +1,10 @@
-"""Faster JPEG paths through libjpeg-turbo: decoding a plain photo to resize, and encoding.
+"""A faster JPEG decode through libjpeg-turbo, for a plain photo on its way to a resize.
 
 libjpeg-turbo scales while decoding by any n/8, where libvips' jpegload offers 1/2, 1/4 and
 1/8; decoding straight into memory through simplejpeg also skips libvips' streaming
 machinery. Measured on this machine kind (fit 512, 2.8 MP and 12 MP photos, one thread):
 10-16 % less CPU per image than `jpegload(shrink=)` at equal SSIM. The rest of the pipeline
-is unchanged: this only replaces the loader. Encoding goes through Pillow's libjpeg-turbo,
-which (unlike simplejpeg) can optimise the Huffman tables, in less time than libvips'
-jpegsave takes for the same bytes.
+is unchanged: this only replaces the loader. (Encoding goes through Pillow: `pillow_save`.)
 
 It takes only what it can do exactly as libvips would: a 3-channel YCbCr JPEG with no ICC
 profile, no copyright EXIF to keep, metadata stripped, no crop, trim or effect, and at least
@@ -16,11 +14,7 @@ it still works, with libvips loading everything.
 
 from __future__ import annotations
 
-import io
-
-import PIL
 import pyvips
-from PIL import Image as PilImage
 
 from imgfleet.core.errors import UnsupportedMedia
 from imgfleet.core.geometry import Plan
@@ -34,10 +28,10 @@ try:
     import simplejpeg
 
     AVAILABLE = True
-    VERSION = f"simplejpeg-{simplejpeg.__version__}+pillow-{PIL.__version__}"
+    VERSION = f"simplejpeg-{simplejpeg.__version__}"
 except ImportError:  # pragma: no cover - the lock installs it
     AVAILABLE = False
-    VERSION = f"pillow-{PIL.__version__}"
+    VERSION = "no-simplejpeg"
 
 
 def applies(info: SourceInfo, plan: Plan, options: ProcessingOptions) -> bool:
@@ -98,21 +92,3 @@ def decode(
     rows, columns = pixels.shape[0], pixels.shape[1]
     image = pyvips.Image.new_from_memory(pixels.data, columns, rows, 3, "uchar")
     return image.copy(interpretation="srgb")
-
-
-def encode(image: pyvips.Image, quality: int, keep: int, progressive: bool) -> bytes | None:
-    """Baseline 4:2:0 JPEG, optimised Huffman tables, of an 8-bit RGB image keeping nothing.
-
-    The same quantisation, accurate DCT and bytes as libvips' `jpegsave(optimize_coding)`
-    (equal SSIM; 2 % smaller than fixed tables) in 1.9 instead of 2.9 CPU-ms for a 512 px
-    rendition, the copy out of libvips included. Returns None for anything else.
-    """
-    plain_rgb = image.bands == 3 and image.format == "uchar" and not image.hasalpha()
-    if keep != pyvips.ForeignKeep.NONE or progressive or not plain_rgb:
-        return None
-    pixels = PilImage.frombuffer(
-        "RGB", (image.width, image.height), image.write_to_memory(), "raw", "RGB", 0, 1
-    )
-    out = io.BytesIO()
-    pixels.save(out, "JPEG", quality=quality, subsampling=2, optimize=True)
-    return out.getvalue()

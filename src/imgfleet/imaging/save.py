@@ -8,7 +8,7 @@ import pyvips
 
 from imgfleet.core.errors import UnsupportedMedia
 from imgfleet.core.options import ImageFormat
-from imgfleet.imaging import fastjpeg
+from imgfleet.imaging import pillow_save
 from imgfleet.imaging.context import Context
 from imgfleet.settings import FormatSettings
 
@@ -22,7 +22,7 @@ def save(
     """Encode `image`; an animation strip carries its page-height, delays and loop."""
     match fmt:
         case ImageFormat.JPEG:
-            fast = fastjpeg.encode(image, quality, keep, formats.jpeg_progressive)
+            fast = pillow_save.jpeg(image, quality, keep, formats.jpeg_progressive)
             if fast is not None:
                 return fast
             # 4:2:0 at every quality (libvips' "auto" drops subsampling from Q 90 up).
@@ -39,8 +39,14 @@ def save(
                 compression=formats.png_compression, filter="all", keep=keep
             )
         case ImageFormat.WEBP:
+            fast = pillow_save.webp(image, quality, formats.webp_effort, keep)
+            if fast is not None:
+                return fast
             return image.webpsave_buffer(Q=quality, effort=formats.webp_effort, keep=keep)
         case ImageFormat.AVIF:
+            fast = pillow_save.avif(image, quality, formats.avif_effort, keep)
+            if fast is not None:
+                return fast
             return image.heifsave_buffer(
                 Q=quality, compression="av1", effort=formats.avif_effort, bitdepth=8, keep=keep
             )

@@ -96,32 +96,3 @@ def test_truncated_jpeg_on_the_fast_path_is_unsupported_media(
 def test_default_options_allow_the_fast_path() -> None:
     info = SourceInfo(ImageFormat.JPEG, W, H)
     assert fastjpeg.applies(info, make_plan(W, H, 150, 113), ProcessingOptions())
-
-
-def test_fast_encode_matches_libvips_jpegsave() -> None:
-    import pyvips
-
-    image = imagegen.pattern(320, 200).copy_memory()
-    fast = fastjpeg.encode(image, 80, pyvips.ForeignKeep.NONE, progressive=False)
-    assert fast is not None
-    slow = bytes(
-        image.jpegsave_buffer(
-            Q=80, subsample_mode="on", optimize_coding=True, keep=pyvips.ForeignKeep.NONE
-        )
-    )
-    assert abs(len(fast) - len(slow)) <= 0.01 * len(slow)
-    a, b = decode(fast), decode(slow)
-    assert (a.width, a.height, a.bands) == (b.width, b.height, b.bands) == (320, 200, 3)
-    assert (a - b).abs().avg() < 1.0  # same quantisation: only rounding differences
-    assert simplejpeg.decode_jpeg_header(fast)[3] == "420"
-
-
-@pytest.mark.parametrize("case", ["keep-exif", "progressive", "alpha", "grey"])
-def test_fast_encode_declines_what_it_cannot_write(case: str) -> None:
-    import pyvips
-
-    image = imagegen.pattern(64, 48, bands=4 if case == "alpha" else 3)
-    if case == "grey":
-        image = image.colourspace("b-w")
-    keep = pyvips.ForeignKeep.EXIF if case == "keep-exif" else pyvips.ForeignKeep.NONE
-    assert fastjpeg.encode(image, 80, keep, progressive=case == "progressive") is None

@@ -1,0 +1,105 @@
+"""Pillow stands in for libvips' JPEG, WebP and AVIF savers only where it writes as well."""
+
+from __future__ import annotations
+
+import pytest
+import pyvips
+import simplejpeg
+
+from imgfleet.core.options import ImageFormat
+from imgfleet.imaging import pillow_save
+from imgfleet.imaging.save import save
+from imgfleet.settings import FormatSettings
+from tests import imagegen
+
+from .conftest import decode
+
+NONE = pyvips.ForeignKeep.NONE
+
+
+def test_jpeg_matches_libvips_jpegsave() -> None:
+    image = imagegen.pattern(320, 200).copy_memory()
+    fast = pillow_save.jpeg(image, 80, NONE, progressive=False)
+    assert fast is not None
+    slow = bytes(image.jpegsave_buffer(Q=80, subsample_mode="on", optimize_coding=True, keep=NONE))
+    assert abs(len(fast) - len(slow)) <= 0.01 * len(slow)
+    a, b = decode(fast), decode(slow)
+    assert (a.width, a.height, a.bands) == (b.width, b.height, b.bands) == (320, 200, 3)
+    assert (a - b).abs().avg() < 1.0  # same quantisation: only rounding differences
+    assert simplejpeg.decode_jpeg_header(fast)[3] == "420"
+
+
+@pytest.mark.parametrize("bands", [3, 4])
+@pytest.mark.parametrize(("quality", "effort"), [(75, 4), (90, 0), (40, 6)])
+def test_webp_is_byte_identical_to_libvips_webpsave(bands: int, quality: int, effort: int) -> None:
+    image = imagegen.pattern(300, 180, bands=bands).copy_memory()
+    fast = pillow_save.webp(image, quality, effort, NONE)
+    assert fast == bytes(image.webpsave_buffer(Q=quality, effort=effort, keep=NONE))
+
+
+def test_save_takes_pillow_for_a_plain_webp(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: object, **__: object) -> bytes:
+        raise AssertionError("libvips webpsave was used")
+
+    monkeypatch.setattr(pyvips.Image, "webpsave_buffer", refuse)
+    image = imagegen.pattern(64, 48).copy_memory()
+    data = save(image, ImageFormat.WEBP, 75, FormatSettings(), NONE)
+    assert decode(data).width == 64
+
+
+def _strip(image: pyvips.Image) -> pyvips.Image:
+    """Three frames stacked as an animation strip."""
+    strip = pyvips.Image.arrayjoin([image] * 3, across=1).copy()
+    strip.set_type(pyvips.GValue.gint_type, "page-height", image.height)
+    return strip
+
+
+@pytest.mark.parametrize("case", ["keep-exif", "grey", "two-bands", "16-bit", "animation"])
+def test_webp_declines_what_it_cannot_write(case: str) -> None:
+    image = imagegen.pattern(64, 48)
+    keep = pyvips.ForeignKeep.EXIF if case == "keep-exif" else NONE
+    if case == "grey":
+        image = image.colourspace("b-w")
+    elif case == "two-bands":
+        image = image.colourspace("b-w").bandjoin(255)
+    elif case == "16-bit":
+        image = image.colourspace("rgb16")
+    elif case == "animation":
+        image = _strip(image)
+    assert pillow_save.webp(image, 75, 4, keep) is None
+
+
+@pytest.mark.parametrize("case", ["keep-exif", "progressive", "alpha", "grey"])
+def test_jpeg_declines_what_it_cannot_write(case: str) -> None:
+    image = imagegen.pattern(64, 48, bands=4 if case == "alpha" else 3)
+    if case == "grey":
+        image = image.colourspace("b-w")
+    keep = pyvips.ForeignKeep.EXIF if case == "keep-exif" else NONE
+    assert pillow_save.jpeg(image, 80, keep, progressive=case == "progressive") is None
+
+
+@pytest.mark.parametrize("bands", [3, 4])
+def test_avif_draws_what_libvips_heifsave_draws(bands: int) -> None:
+    image = imagegen.pattern(240, 160, bands=bands).copy_memory()
+    fast = pillow_save.avif(image, 65, 2, NONE)
+    assert fast is not None
+    slow = bytes(image.heifsave_buffer(Q=65, compression="av1", effort=2, bitdepth=8, keep=NONE))
+    a, b = decode(fast), decode(slow)
+    assert (a.width, a.height, a.bands) == (b.width, b.height, b.bands) == (240, 160, bands)
+    # Not the same bytes: as faithful to the source, in about as many bytes.
+    error_fast, error_slow = (a - image).abs().avg(), (b - image).abs().avg()
+    assert error_fast <= 1.1 * error_slow
+    assert abs(len(fast) - len(slow)) <= 0.1 * len(slow)
+
+
+def test_avif_keeps_full_chroma_from_quality_90() -> None:
+    image = imagegen.pattern(64, 48).copy_memory()
+    sizes = [len(pillow_save.avif(image, q, 2, NONE) or b"") for q in (89, 90)]
+    assert sizes[1] > sizes[0] * 1.2  # 4:4:4 carries four times the chroma samples
+
+
+def test_avif_is_left_to_libvips_without_pillow_support(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pillow_save, "AVIF", False)
+    image = imagegen.pattern(64, 48).copy_memory()
+    assert pillow_save.avif(image, 65, 2, NONE) is None
+    assert decode(save(image, ImageFormat.AVIF, 65, FormatSettings(), NONE)).width == 64
