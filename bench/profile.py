@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
+import multiprocessing
 import os
 import socket
 import statistics
@@ -36,9 +38,9 @@ from bench.compare import stem
 from bench.corpus import CORPUS_DIR, generate
 from bench.peers.imgfleet import imgfleet_options, server_env
 from bench.report import RESULTS_DIR
-from bench.workloads import WORKLOADS, Workload
+from bench.workloads import WORKLOADS, Workload, by_name
 from imgfleet.core import geometry
-from imgfleet.core.option_parser import parse_path
+from imgfleet.core.option_parser import ParsedPath, parse_path
 from imgfleet.imaging import fastjpeg
 from imgfleet.imaging.engine import VipsEngine, configure_vips
 from imgfleet.imaging.load import load
@@ -50,7 +52,7 @@ from imgfleet.settings import Settings
 from imgfleet.wiring import build_app, delivery_config
 
 ROUNDS = 3
-THREADED_RENDERS = 160
+THREADED_RENDERS = 400
 HIT_CALLS = 20_000
 
 
@@ -73,11 +75,11 @@ def bench_settings() -> Settings:
     return Settings(sources=sources, formats=formats, server={"access_log": False})
 
 
-def profile_workload(w: Workload, settings: Settings, engine: VipsEngine) -> dict[str, float]:
+def jobs_of(w: Workload, settings: Settings) -> tuple[list[bytes], ParsedPath, list[RenderJob]]:
+    """The workload's corpus inputs, its parsed options and one render job per input."""
     config = delivery_config(settings)
     corpus = generate([w.size], formats=[w.source_format], edge=None)
     inputs = [image.path.read_bytes() for image in w.inputs(corpus)]
-    quality = w.quality or 0
     options = imgfleet_options(w.op, w.width, w.height, w.out_format, w.quality, 0)
     parsed = parse_path(
         f"/{options}/plain/local:///x@{w.out_format}",
@@ -92,10 +94,20 @@ def profile_workload(w: Workload, settings: Settings, engine: VipsEngine) -> dic
         RenderJob(data, parsed.options, target, False, config.limits, settings.formats, deadline)
         for data in inputs
     ]
-    turn = iter(range(10**9))
+    return inputs, parsed, jobs
 
-    def render() -> object:
-        return render_job.run(engine, jobs[next(turn) % len(jobs)])
+
+def renderer(engine: VipsEngine, jobs: list[RenderJob]) -> Callable[[], object]:
+    """One render per call, taking the jobs in turn."""
+    turn = itertools.cycle(jobs)
+    return lambda: render_job.run(engine, next(turn))
+
+
+def profile_workload(w: Workload, settings: Settings, engine: VipsEngine) -> dict[str, float]:
+    inputs, parsed, jobs = jobs_of(w, settings)
+    quality = w.quality or 0
+    render = renderer(engine, jobs)
+    turn = iter(range(10**9))
 
     def decode() -> object:
         data = inputs[next(turn) % len(inputs)]
@@ -117,8 +129,10 @@ def profile_workload(w: Workload, settings: Settings, engine: VipsEngine) -> dic
 
     repeat = 2 * len(inputs)
     headline = w.name == WORKLOADS[0].name
-    threads = in_threads(render, THREADED_RENDERS) if headline else {}
-    return threads | {
+    parallel: dict[str, float] = {}
+    if headline:
+        parallel = in_threads(render, THREADED_RENDERS) | in_processes(w.name, THREADED_RENDERS)
+    return parallel | {
         "render_ms": round(cpu_ms(render, repeat), 2),
         "decode_ms": round(cpu_ms(decode, repeat), 2),
         "encode_ms": round(cpu_ms(encode, repeat), 2),
@@ -141,6 +155,44 @@ def in_threads(render: Callable[[], object], count: int) -> dict[str, float]:
     return {
         "threads_renders_s": round(per_thread * cores / wall, 1),
         "threads_cores_busy": round((time.process_time() - cpu) / wall, 2),
+    }
+
+
+def _renders_in_a_process(name: str, count: int, barrier: Any, results: Any) -> None:
+    """In a fresh process: `count` renders of workload `name` after the barrier."""
+    configure_vips()
+    settings = bench_settings()
+    (workload,) = by_name([name])
+    render = renderer(VipsEngine(settings.formats, settings.limits), jobs_of(workload, settings)[2])
+    render()
+    barrier.wait()
+    cpu = time.process_time()
+    for _ in range(count):
+        render()
+    results.put((time.process_time() - cpu, time.perf_counter()))
+
+
+def in_processes(name: str, count: int) -> dict[str, float]:
+    """The same renders in one process per core: what one process's threads give up."""
+    cores = os.cpu_count() or 1
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(cores + 1), context.Queue()
+    per_process = count // cores
+    processes = [
+        context.Process(target=_renders_in_a_process, args=(name, per_process, barrier, results))
+        for _ in range(cores)
+    ]
+    for process in processes:
+        process.start()
+    barrier.wait()
+    started = time.perf_counter()
+    done = [results.get(timeout=600) for _ in processes]
+    for process in processes:
+        process.join()
+    wall = max(finished for _, finished in done) - started
+    return {
+        "processes_renders_s": round(per_process * cores / wall, 1),
+        "processes_cores_busy": round(sum(cpu for cpu, _ in done) / wall, 2),
     }
 
 

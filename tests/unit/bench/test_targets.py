@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench import targets
-from bench.records import Cell
+from bench.records import Ceiling, Cell
 
 from tests.unit.bench.test_report import a_run, cell, rep
 
@@ -27,6 +27,25 @@ def test_a_missed_lead_says_where_the_cpu_goes() -> None:
     assert lead.met is False
     assert "decoding 15.0 (75 %)" in lead.limit and "other 3.0" in lead.limit
     assert "cores kept busy" in lead.limit
+
+
+def test_a_lead_above_the_raw_libraries_is_called_out_of_reach() -> None:
+    ceilings = (Ceiling("pillow", "fit512-jpeg", 2, 115.0, 40_000, 0.95),)
+    run = a_run(cells=(cell("imgfleet-1p", 110), cell("ipx-1p", 100)), ceilings=ceilings)
+    lead = by_name(targets.targets(run))["M JPEG fit 512, c = 2: lead"]
+    assert lead.limit.startswith("out of reach here: 1.20x ipx is 120.0 req/s, above")
+    reachable = a_run(cells=(cell("imgfleet-1p", 110), cell("ipx-1p", 100)))  # ceiling 200
+    assert "out of reach" not in by_name(targets.targets(reachable))[lead.name].limit
+
+
+def test_a_missed_lead_compares_threads_with_processes() -> None:
+    run = a_run(cells=(cell("imgfleet-1p", 110), cell("ipx-1p", 100)))
+    headline = {"threads_cores_busy": 1.8, "threads_renders_s": 170, "render_ms": 10}
+    headline |= {"processes_cores_busy": 1.95, "processes_renders_s": 188}
+    profile = {"workloads": {"fit512-jpeg": headline | {"decode_ms": 8, "encode_ms": 1}}}
+    lead = by_name(targets.targets(run, profile=profile))["M JPEG fit 512, c = 2: lead"]
+    assert "threads keep 1.80 cores busy" in lead.limit
+    assert "one process per core 1.95 cores, 188 renders/s" in lead.limit
 
 
 def test_hits_need_half_of_nginx_and_a_low_p99() -> None:
