@@ -85,6 +85,21 @@ async def test_many_distinct_accept_headers_keep_negotiating_right(make_app: App
     app.delivery.admission.shutdown()
 
 
+async def test_only_paths_served_from_the_cache_are_remembered(make_app: AppFactory) -> None:
+    """A stream of distinct misses (every URL new) must not fill the parse and key memos."""
+    app = make_app()
+    memos = app.delivery._paths, app.delivery._keys
+    async with _client(app) as c:
+        for width in range(40, 45):
+            assert (await c.get(signed(f"w:{width}", "local:///photo.jpg", "jpg"))).is_success
+        assert [len(memo) for memo in memos] == [0, 0]
+        again = await c.get(signed("w:40", "local:///photo.jpg", "jpg"))  # now a hit
+        assert again.is_success and [len(memo) for memo in memos] == [1, 1]
+        third = await c.get(signed("w:40", "local:///photo.jpg", "jpg"))
+        assert third.headers["etag"] == again.headers["etag"]
+    app.delivery.admission.shutdown()
+
+
 async def test_animated_gif_keeps_frames_and_negotiated_avif_becomes_webp(
     client: httpx.AsyncClient,
 ) -> None:

@@ -121,7 +121,10 @@ class DeliveryService:
         holding a queue place until a worker is free. Hits never look at `gone`.
         """
         started = self.clock.monotonic()
-        parsed = self._resolve(raw_path)
+        parsed = self._paths.get(raw_path)
+        known = parsed is not None  # the path and its key are in the memos
+        if parsed is None:
+            parsed = self._resolve(raw_path)
         options = parsed.options
         if options.expires is not None and options.expires < self.clock.time():
             raise Expired("the URL has expired")
@@ -129,12 +132,17 @@ class DeliveryService:
         target, negotiated = self._target(options, accept)
         key = self._keys.get((raw_path, target))
         if key is None:
+            known = False
             quality = self._quality(target)
             key = render_key(options, parsed.source_url, target, self.engine_version, quality)
-            self._keys.put((raw_path, target), key)
         rendition = self.results.get(key)
         hit = rendition is not None
         (self._hits if hit else self._misses).inc()
+        if hit and not known:
+            # Remember the pure work of paths served from the cache: hot paths are the ones
+            # asked again, and a stream of distinct misses then cannot fill the memos.
+            self._paths.put(raw_path, parsed)
+            self._keys.put((raw_path, target), key)
         if rendition is None:
             deadline = started + self.config.render_timeout
             flight: Awaitable[tuple[Rendition, bool]] = self._renders.run(
@@ -158,17 +166,10 @@ class DeliveryService:
         )
 
     def _resolve(self, raw_path: str) -> ParsedPath:
-        """Verify and parse a request path; both are pure, so valid paths are remembered.
-
-        Only paths that verified and parsed are kept, so bad requests cannot fill the memo.
-        """
-        parsed = self._paths.get(raw_path)
-        if parsed is None:
-            signature, path = _split_signature(raw_path)
-            self._verify(signature, path)
-            parsed = self._parse(path)
-            self._paths.put(raw_path, parsed)
-        return parsed
+        """Verify and parse a request path (pure: `deliver` remembers those it serves hot)."""
+        signature, path = _split_signature(raw_path)
+        self._verify(signature, path)
+        return self._parse(path)
 
     def _verify(self, signature: str, path: str) -> None:
         pairs, size = self.config.key_pairs, self.config.signature_size
