@@ -75,6 +75,19 @@ def _threads(profile: Mapping[str, Any] | None) -> str:
     return text + ")"
 
 
+def _outputs(mine: Cell, peer: Cell) -> str:
+    """Both servers' mean output and SSIM when the SSIMs differ: not quite the same work."""
+    a, b = mine, peer
+    if a.mean_bytes is None or b.mean_bytes is None or a.ssim is None or b.ssim is None:
+        return ""
+    if abs(a.ssim - b.ssim) < SSIM_SLACK:
+        return ""
+    return (
+        f"the outputs differ: imgfleet {a.mean_bytes / 1024:.1f} KB at SSIM {a.ssim:.4f}, "
+        f"{b.family} {b.mean_bytes / 1024:.1f} KB at SSIM {b.ssim:.4f}; "
+    )
+
+
 def _out_of_reach(ceilings: Iterable[Ceiling], workload: str, wanted: float, peer: Cell) -> str:
     """Why a lead cannot be had on this machine, when the raw libraries cannot reach it."""
     ceiling = best_ceiling(ceilings, workload)
@@ -105,7 +118,9 @@ def _lead_target(
     limit = _out_of_reach(ceilings, workload, wanted, peer) + (
         f"CPU per request and cores kept busy: imgfleet {mine.summary.cpu_ms:.1f} ms, "
         f"{_busy(mine):.2f} cores; {peer.family} {peer.summary.cpu_ms:.1f} ms, "
-        f"{_busy(peer):.2f} cores{_threads(profile)}; " + _split(profile, workload)
+        f"{_busy(peer):.2f} cores{_threads(profile)}; "
+        + _outputs(mine, peer)
+        + _split(profile, workload)
     )
     return Target(
         label,

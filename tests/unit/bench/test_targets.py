@@ -48,6 +48,17 @@ def test_a_missed_lead_compares_threads_with_processes() -> None:
     assert "one process per core 1.95 cores, 188 renders/s" in lead.limit
 
 
+def test_a_missed_lead_says_when_the_peer_wrote_a_different_output() -> None:
+    def c(server: str, rate: float, size: float, ssim: float) -> Cell:
+        return Cell(server, "fit512-jpeg", 2, (rep(rate),), size, ssim)
+
+    run = a_run(cells=(c("imgfleet-1p", 99, 25_600, 0.9545), c("ipx-1p", 100, 29_184, 0.9611)))
+    lead = by_name(targets.targets(run))["M JPEG fit 512, c = 2: lead"]
+    assert "imgfleet 25.0 KB at SSIM 0.9545, ipx 28.5 KB at SSIM 0.9611" in lead.limit
+    same = a_run(cells=(c("imgfleet-1p", 99, 25_600, 0.9545), c("ipx-1p", 100, 25_000, 0.9546)))
+    assert "outputs differ" not in by_name(targets.targets(same))[lead.name].limit
+
+
 def test_hits_need_half_of_nginx_and_a_low_p99() -> None:
     slow = Cell("imgfleet-1p", "hit", 16, (rep(20_000, 6.0),))
     run = a_run(hits=(slow, Cell("nginx-2p", "hit", 16, (rep(40_000, 1.0),))))
