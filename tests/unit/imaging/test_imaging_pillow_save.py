@@ -103,3 +103,14 @@ def test_avif_is_left_to_libvips_without_pillow_support(monkeypatch: pytest.Monk
     image = imagegen.pattern(64, 48).copy_memory()
     assert pillow_save.avif(image, 65, 2, NONE) is None
     assert decode(save(image, ImageFormat.AVIF, 65, FormatSettings(), NONE)).width == 64
+
+
+def test_encodes_without_memfd_where_the_system_forbids_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    image = imagegen.pattern(64, 48).copy_memory()
+    expected = pillow_save.jpeg(image, 80, NONE, progressive=False)
+
+    def forbidden(*_: object) -> int:
+        raise PermissionError("memfd_create: operation not permitted")
+
+    monkeypatch.setattr(pillow_save.os, "memfd_create", forbidden)
+    assert pillow_save.jpeg(image, 80, NONE, progressive=False) == expected
