@@ -25,6 +25,7 @@ from imgfleet.imaging.load import load
 from imgfleet.imaging.metadata import keep_flags
 from imgfleet.imaging.probe import ANIMATED, probe
 from imgfleet.imaging.save import encode
+from imgfleet.imaging.vips_log import route_vips_log
 from imgfleet.ports import Engine
 from imgfleet.settings import FormatSettings, LimitSettings
 
@@ -34,7 +35,7 @@ SVG_LOADER = "VipsForeignLoadSvg"
 
 # Part of every rendition's cache key. Bump the revision whenever the same inputs would
 # render different bytes; the decoders' versions are in it for the same reason.
-ENGINE_REVISION = 5
+ENGINE_REVISION = 6
 ENGINE_VERSION = (
     f"vips-engine/{ENGINE_REVISION}"
     f"+libvips-{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
@@ -46,9 +47,11 @@ def configure_vips(concurrency: int | None = None) -> None:
     """Process-wide libvips settings; call once before rendering.
 
     The operation cache is off (renders are cached as bytes elsewhere and its memory is
-    better spent on renders); untrusted loaders (ImageMagick, matrix, FITS, ...) are blocked.
+    better spent on renders); untrusted loaders (ImageMagick, matrix, FITS, ...) are blocked;
+    libvips' warnings reach Python's logging without the risk of an abort (`vips_log`).
     `concurrency` sets libvips' threads per render (default: one per core).
     """
+    route_vips_log()
     pyvips.cache_set_max(0)
     pyvips.cache_set_max_mem(0)
     pyvips.cache_set_max_files(0)
