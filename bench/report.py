@@ -285,11 +285,8 @@ def soak_lines(soak: Mapping[str, Any] | None) -> list[str]:
     """The soak's line for the docs, from latest.json's "soak" (bench/soak.py)."""
     if not soak:
         return []
-    extra = {
-        "drift_without_cache_pct": "without the result cache",
-        "drift_settled_pct": "once the caches are full (last fifth vs second fifth)",
-    }
-    more = [f"{soak[k]:+.1f} % {text}" for k, text in extra.items() if soak.get(k) is not None]
+    without = soak.get("drift_without_cache_pct")
+    more = [] if without is None else [f"{without:+.1f} % without the result cache"]
     return [
         f"- soak ([results](../{soak['results']})): imgfleet, {soak['workload']}, "
         f"c = {soak['concurrency']}, {soak['seconds'] / 60:.0f} min: RSS "

@@ -1,10 +1,10 @@
 """The soak (issue 3, item 7): imgfleet rendering distinct L URLs at c = 4 for 10 minutes.
 
-After a warm-up, wrk runs in back-to-back segments; between segments the process tree's RSS
-and the server's result-cache bytes (`imgfleet_result_cache_bytes` on /metrics) are read,
-and a sampler keeps the peak. Drift = (end - start) / start of the RSS. The result cache
-fills with the distinct renditions up to its limit, which is growth by design, so the drift
-is also given without it (RSS minus the cache's bytes).
+The warm-up lasts until the in-memory result cache has filled up to its bound (it holds
+distinct renditions by design, so its filling is not drift); then wrk runs in back-to-back
+segments; between segments the process tree's RSS and the server's result-cache bytes
+(`imgfleet_result_cache_bytes` on /metrics) are read, and a sampler keeps the peak.
+Drift = (end - start) / start of the RSS, also given without the cache's bytes.
 
     .venv/bin/python -m bench.compare --soak                  # 10 minutes
     .venv/bin/python -m bench.compare --soak --soak-seconds 120
@@ -18,7 +18,6 @@ import argparse
 import datetime
 import json
 import socket
-import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -37,7 +36,9 @@ from bench.workloads import by_name
 
 WORKLOAD = "fit512-jpeg-l"
 CONCURRENCY = 4
-WARMUP_S = 15.0
+WARMUP_S = 15.0  # one warm-up segment; repeated while the result cache still grows
+WARMUP_MAX_S = 120.0
+FILLED = 0.02  # the cache grew less than this share over a warm-up segment: it is full
 SEGMENT_S = 30.0
 
 
@@ -64,27 +65,23 @@ class Soak:
     rss_peak_mb: float
     drift_pct: float
     drift_without_cache_pct: float | None
-    drift_settled_pct: float | None  # mean RSS of the last fifth vs of the second fifth
     points: tuple[Point, ...]
+    warmup_s: float = WARMUP_S
 
 
 def drift(start: float, end: float) -> float:
     return round((end - start) / start * 100, 1) if start else 0.0
 
 
-def settled_drift(points: Sequence[Point], seconds: float) -> float | None:
-    """Drift once the caches have filled: the mean RSS of the points in the last fifth of
-    the run against those in the second fifth (the first fifth is the fill); None when
-    either fifth has no point."""
-    second = [p.rss_mb for p in points if 0.2 * seconds <= p.at_s < 0.4 * seconds]
-    last = [p.rss_mb for p in points if p.at_s >= 0.8 * seconds]
-    if not second or not last:
-        return None
-    return drift(statistics.fmean(second), statistics.fmean(last))
+def filled(before_mb: float | None, after_mb: float | None) -> bool:
+    """Whether the result cache stopped growing over a warm-up segment (or has no gauge)."""
+    if before_mb is None or after_mb is None:
+        return True
+    return after_mb - before_mb < FILLED * max(after_mb, 1.0)
 
 
-def drifts(points: Sequence[Point], seconds: float) -> dict[str, float | None]:
-    """The three drift figures of `Soak` (end vs start, without the cache, settled)."""
+def drifts(points: Sequence[Point]) -> dict[str, float | None]:
+    """The drift figures of `Soak`: end vs start, with and without the cache's bytes."""
     first, last = points[0], points[-1]
     without = None
     if first.cache_mb is not None and last.cache_mb is not None:
@@ -92,11 +89,12 @@ def drifts(points: Sequence[Point], seconds: float) -> dict[str, float | None]:
     return {
         "drift_pct": drift(first.rss_mb, last.rss_mb),
         "drift_without_cache_pct": without,
-        "drift_settled_pct": settled_drift(points, seconds),
     }
 
 
-def soak_of(points: list[Point], reps: list[Rep], peak_mb: float, seconds: float) -> Soak:
+def soak_of(
+    points: list[Point], reps: list[Rep], peak_mb: float, seconds: float, warmup_s: float
+) -> Soak:
     """The summary of a soak from its points (first = after the warm-up) and segments."""
     s = summarise(reps)
     return Soak(
@@ -112,7 +110,8 @@ def soak_of(points: list[Point], reps: list[Rep], peak_mb: float, seconds: float
         rss_end_mb=points[-1].rss_mb,
         rss_peak_mb=max(peak_mb, *(p.rss_mb for p in points)),
         points=tuple(points),
-        **drifts(points, seconds),  # type: ignore[arg-type]
+        warmup_s=warmup_s,
+        **drifts(points),  # type: ignore[arg-type]
     )
 
 
@@ -132,9 +131,15 @@ def run_soak(seconds: float) -> tuple[Soak, list[str]]:
     peer.start(CORPUS_DIR, 1)
     try:
         with RssSampler(peer.pid, interval=0.5) as rss:
-            warm = bench.paths(peer, workload, inputs, bench.count(WARMUP_S, CONCURRENCY))
-            bench.window(peer, warm, CONCURRENCY, WARMUP_S, rss, "soak warm-up")
+            warming, cache = time.monotonic(), cache_mb(port_of(peer))
+            while True:
+                warm = bench.paths(peer, workload, inputs, bench.count(WARMUP_S, CONCURRENCY))
+                bench.window(peer, warm, CONCURRENCY, WARMUP_S, rss, "soak warm-up")
+                before, cache = cache, cache_mb(port_of(peer))
+                if filled(before, cache) or time.monotonic() - warming >= WARMUP_MAX_S:
+                    break
             began, reps = time.monotonic(), []
+            warmup_s = began - warming
             points = [Point(0.0, tree_rss_bytes(peer.pid) / MB, cache_mb(port_of(peer)), 0.0)]
             peak = 0.0
             while (left := seconds - (time.monotonic() - began)) > 1:
@@ -149,7 +154,7 @@ def run_soak(seconds: float) -> tuple[Soak, list[str]]:
                 progress(f"soak {at:.0f} s: {rep.rate:.1f} req/s, RSS {now.rss_mb:.0f} MB")
     finally:
         peer.stop()
-    return soak_of(points, reps, peak, seconds), bench.window_notes() + bench.notes
+    return soak_of(points, reps, peak, seconds, warmup_s), bench.window_notes() + bench.notes
 
 
 def markdown(soak: Soak, command: str, started: str, notes: list[str]) -> str:
@@ -169,21 +174,19 @@ def markdown(soak: Soak, command: str, started: str, notes: list[str]) -> str:
             "```",
             "",
             f"- machine: {machine()}; wrk (1 thread) shares the cores with the server",
-            f"- every request a distinct URL; {WARMUP_S:g} s warm-up, then {SEGMENT_S:g} s "
-            "wrk segments back to back",
+            f"- every request a distinct URL; a {soak.warmup_s:.0f} s warm-up, until the "
+            f"result cache stopped growing, then {SEGMENT_S:g} s wrk segments back to back",
             "",
             "| requests | errors | req/s | p99 ms | CPU ms/req | RSS start / end / peak MB "
-            "| drift | drift without the result cache | settled drift |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| drift | drift without the result cache |",
+            "|---|---|---|---|---|---|---|---|",
             f"| {soak.requests} | {soak.errors} | {soak.rate:.1f} | {soak.p99_ms:.0f} | "
             f"{soak.cpu_ms:.1f} | {soak.rss_start_mb:.0f} / {soak.rss_end_mb:.0f} / "
-            f"{soak.rss_peak_mb:.0f} | {soak.drift_pct:+.1f} % | {percent(without)} | "
-            f"{percent(soak.drift_settled_pct)} |",
+            f"{soak.rss_peak_mb:.0f} | {soak.drift_pct:+.1f} % | {percent(without)} |",
             "",
-            "drift: end against start (RSS right after the warm-up, before the in-memory "
-            "caches have filled); without the result cache: the same on RSS minus the cache's "
-            "bytes; settled: the mean RSS of the last fifth of the run against that of the "
-            "second fifth, i.e. growth once the caches are full.",
+            "drift: RSS at the end against RSS at the start (right after the warm-up, with the "
+            "result cache full); without the result cache: the same on RSS minus the cache's "
+            "bytes.",
             "",
             "| s | RSS MB | result cache MB | req/s (segment) |",
             "|---|---|---|---|",
@@ -216,7 +219,6 @@ def write(soak: Soak, started: str, command: str, notes: list[str], host: str) -
         "rss_peak_mb": round(soak.rss_peak_mb),
         "drift_pct": soak.drift_pct,
         "drift_without_cache_pct": soak.drift_without_cache_pct,
-        "drift_settled_pct": soak.drift_settled_pct,
     }
     latest_path.write_text(json.dumps(latest, indent=1) + "\n")
     return RESULTS_DIR / f"{name}.md"
@@ -226,12 +228,12 @@ def from_json(data: dict[str, Any]) -> Soak:
     """A soak from its JSON file; the drift figures are computed again from the points."""
     fields = {name: data[name] for name in Soak.__dataclass_fields__ if name in data}
     points = tuple(Point(**p) for p in data["points"])
-    return Soak(**(fields | {"points": points} | drifts(points, float(data["seconds"]))))
+    return Soak(**(fields | {"points": points} | drifts(points)))
 
 
 def main(seconds: float, command: str, *, write_files: bool = True) -> None:
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    progress(f"soak: {seconds / 60:.1f} min + {WARMUP_S:g} s warm-up")
+    progress(f"soak: {seconds / 60:.1f} min after a warm-up of {WARMUP_S:g}..{WARMUP_MAX_S:g} s")
     soak, notes = run_soak(seconds)
     print(markdown(soak, command, started, notes))
     if write_files:

@@ -86,12 +86,20 @@ def avif(image: pyvips.Image, quality: int, effort: int, keep: int) -> bytes | N
 
     Not the same bytes (libavif instead of libheif in front of aom), the same encoder
     settings: libvips runs aom at cpu-used 9 - effort, which is libavif's speed, and keeps
-    4:4:4 chroma from Q 90. One encoder thread: the render pool already fills the cores.
+    4:4:4 chroma from Q 90; aom is tuned for SSIM, libheif's default (so imgproxy's and
+    sharp's), where libavif's own is PSNR: smaller for the same SSIM, and ~10 % faster.
+    One encoder thread: the render pool already fills the cores.
     """
     pixels = _pixels(image, keep, alpha=True) if AVIF else None
     if pixels is None:
         return None
     subsampling = "4:4:4" if quality >= 90 else "4:2:0"
     return _through_file(
-        pixels, "AVIF", quality=quality, speed=9 - effort, subsampling=subsampling, max_threads=1
+        pixels,
+        "AVIF",
+        quality=quality,
+        speed=9 - effort,
+        subsampling=subsampling,
+        max_threads=1,
+        advanced={"tune": "ssim"},
     )

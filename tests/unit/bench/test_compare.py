@@ -57,10 +57,20 @@ def test_overrides_replace_the_plan() -> None:
 
 def test_soak_drift_with_and_without_the_result_cache() -> None:
     points = [soak.Point(0, 200.0, 50.0, 0.0), soak.Point(60, 300.0, 150.0, 40.0)]
-    result = soak.soak_of(points, [Rep(40, 20, 30, 40, 2400, 0, 30, 310)], 310.0, 60)
+    result = soak.soak_of(points, [Rep(40, 20, 30, 40, 2400, 0, 30, 310)], 310.0, 60, 45)
     assert result.drift_pct == 50.0
     assert result.drift_without_cache_pct == 0.0
     assert (result.rss_start_mb, result.rss_end_mb, result.rss_peak_mb) == (200, 300, 310)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "full"),
+    [(30.0, 64.0, False), (63.5, 64.0, True), (64.0, 64.0, True), (None, 10.0, True)],
+)
+def test_the_soak_warms_up_until_the_result_cache_stops_growing(
+    before: float | None, after: float, full: bool
+) -> None:
+    assert soak.filled(before, after) is full
 
 
 def test_stem_names_the_date_host_and_mode() -> None:

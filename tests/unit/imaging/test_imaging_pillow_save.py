@@ -86,10 +86,10 @@ def test_avif_draws_what_libvips_heifsave_draws(bands: int) -> None:
     slow = bytes(image.heifsave_buffer(Q=65, compression="av1", effort=2, bitdepth=8, keep=NONE))
     a, b = decode(fast), decode(slow)
     assert (a.width, a.height, a.bands) == (b.width, b.height, b.bands) == (240, 160, bands)
-    # Not the same bytes: as faithful to the source, in about as many bytes.
+    # Not the same bytes (aom tuned for SSIM): as faithful to the source, in no more bytes.
     error_fast, error_slow = (a - image).abs().avg(), (b - image).abs().avg()
     assert error_fast <= 1.1 * error_slow
-    assert abs(len(fast) - len(slow)) <= 0.1 * len(slow)
+    assert len(fast) <= 1.05 * len(slow)
 
 
 def test_avif_keeps_full_chroma_from_quality_90() -> None:
