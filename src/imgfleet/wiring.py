@@ -101,7 +101,7 @@ def build_app(settings: Settings) -> App:
     admission = Admission(render.pool_size, render.queue_size, render.retry_after, executor)
     delivery = DeliveryService(
         delivery_config(settings),
-        engine_version=ENGINE_VERSION,
+        engine_version=f"{ENGINE_VERSION}+formats-{settings.formats.encoder_fingerprint()}",
         render=run_render,
         sources=sources,
         admission=admission,

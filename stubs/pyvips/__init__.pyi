@@ -160,6 +160,7 @@ class Image:
         compression: str = ...,
         effort: int = ...,
         bitdepth: int = ...,
+        tune: str = ...,
         keep: int = ...,
     ) -> bytes: ...
     def gifsave_buffer(self, *, keep: int = ...) -> bytes: ...

@@ -23,6 +23,7 @@ from imgfleet.logs import JsonFormatter
         ({"IMGFLEET_SOURCES__LOCAL_ROOT": "/no/such/folder"}, "LOCAL_ROOT"),
         ({"IMGFLEET_SECURITY__PRESETS": '{"x": "w:abc"}'}, "preset 'x'"),
         ({"IMGFLEET_FORMATS__NOPE": "1"}, "IMGFLEET_FORMATS__NOPE"),
+        ({"IMGFLEET_FORMATS__AVIF_TUNE": "sharp"}, "IMGFLEET_FORMATS__AVIF_TUNE"),
     ],
 )
 def test_check_config_names_the_bad_field(

@@ -9,6 +9,7 @@ from imgfleet.core.limits import Limits, check_result, check_source
 from imgfleet.core.negotiation import accepted, negotiate
 from imgfleet.core.options import ImageFormat, ProcessingOptions, SecurityOverrides
 from imgfleet.core.source import SourceInfo
+from imgfleet.settings import FormatSettings
 
 CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 SAFARI_OLD = "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5"
@@ -119,3 +120,10 @@ def test_quality_for_prefers_q_then_fq_then_the_default(
 ) -> None:
     options = ProcessingOptions(quality=quality, format_quality=per_format)
     assert options.quality_for(ImageFormat.WEBP, 80) == expected
+
+
+def test_encoder_settings_that_change_bytes_change_the_fingerprint() -> None:
+    base = FormatSettings()
+    assert base.encoder_fingerprint() == FormatSettings(prefer_avif=False).encoder_fingerprint()
+    for change in ({"avif_tune": "iq"}, {"avif_effort": 5}, {"jpeg_progressive": True}):
+        assert FormatSettings(**change).encoder_fingerprint() != base.encoder_fingerprint()

@@ -81,14 +81,15 @@ def webp(image: pyvips.Image, quality: int, effort: int, keep: int) -> bytes | N
     return _through_file(pixels, "WEBP", quality=quality, method=effort)
 
 
-def avif(image: pyvips.Image, quality: int, effort: int, keep: int) -> bytes | None:
+def avif(
+    image: pyvips.Image, quality: int, effort: int, keep: int, tune: str = "ssim"
+) -> bytes | None:
     """8-bit AV1 AVIF, as `heifsave(Q, compression="av1", effort, bitdepth=8)` would.
 
     Not the same bytes (libavif instead of libheif in front of aom), the same encoder
     settings: libvips runs aom at cpu-used 9 - effort, which is libavif's speed, and keeps
-    4:4:4 chroma from Q 90; aom is tuned for SSIM, libheif's default (so imgproxy's and
-    sharp's), where libavif's own is PSNR: smaller for the same SSIM, and ~10 % faster.
-    One encoder thread: the render pool already fills the cores.
+    4:4:4 chroma from Q 90; `tune` is aom's (`FormatSettings.avif_tune`). One encoder
+    thread: the render pool already fills the cores.
     """
     pixels = _pixels(image, keep, alpha=True) if AVIF else None
     if pixels is None:
@@ -101,5 +102,5 @@ def avif(image: pyvips.Image, quality: int, effort: int, keep: int) -> bytes | N
         speed=9 - effort,
         subsampling=subsampling,
         max_threads=1,
-        advanced={"tune": "ssim"},
+        advanced={"tune": tune},
     )

@@ -44,11 +44,17 @@ def save(
                 return fast
             return image.webpsave_buffer(Q=quality, effort=formats.webp_effort, keep=keep)
         case ImageFormat.AVIF:
-            fast = pillow_save.avif(image, quality, formats.avif_effort, keep)
+            tune = formats.avif_tune.value
+            fast = pillow_save.avif(image, quality, formats.avif_effort, keep, tune)
             if fast is not None:
                 return fast
             return image.heifsave_buffer(
-                Q=quality, compression="av1", effort=formats.avif_effort, bitdepth=8, keep=keep
+                Q=quality,
+                compression="av1",
+                effort=formats.avif_effort,
+                bitdepth=8,
+                tune=tune,
+                keep=keep,
             )
         case ImageFormat.GIF:
             return image.gifsave_buffer(keep=keep)

@@ -92,6 +92,20 @@ def test_avif_draws_what_libvips_heifsave_draws(bands: int) -> None:
     assert len(fast) <= 1.05 * len(slow)
 
 
+@pytest.mark.parametrize("through_pillow", [True, False])
+def test_avif_follows_the_tune_setting(
+    monkeypatch: pytest.MonkeyPatch, through_pillow: bool
+) -> None:
+    monkeypatch.setattr(pillow_save, "AVIF", pillow_save.AVIF and through_pillow)
+    image = imagegen.pattern(160, 120).copy_memory()
+    outputs = {
+        tune: save(image, ImageFormat.AVIF, 65, FormatSettings(avif_tune=tune), NONE)
+        for tune in ("ssim", "iq")
+    }
+    assert outputs["ssim"] != outputs["iq"]
+    assert all(decode(data).width == 160 for data in outputs.values())
+
+
 def test_avif_keeps_full_chroma_from_quality_90() -> None:
     image = imagegen.pattern(64, 48).copy_memory()
     sizes = [len(pillow_save.avif(image, q, 2, NONE) or b"") for q in (89, 90)]
