@@ -5,7 +5,9 @@
     .venv/bin/python -m bench.compare --soak     # imgfleet, L at c = 4 for 10 min: RSS drift
 
 Every request is a distinct URL (image x cachebuster), so no server wins by caching or
-coalescing. Per server and workload a fresh server process gets a sample fetch (output
+coalescing. Workload by workload, every server takes its turn (each workload starting with
+the next server) and the raw-library ceiling follows, so the figures compared are measured
+minutes apart. Per server and workload a fresh server process gets a sample fetch (output
 bytes and SSIM against bench/quality.py's reference), a warm-up, then per concurrency
 `repetitions` measured wrk windows (bench/cycle.lua), the median reported. Server CPU and
 RSS are read from the server's process tree. Writes bench/results/<date>-<host>[-quick]
@@ -49,9 +51,9 @@ from bench.peers.imgfleet import Imgfleet
 from bench.peers.ipx import Ipx
 from bench.peers.nginx import Nginx
 from bench.peers.thumbor import Thumbor
-from bench.records import Cell, Run
+from bench.records import Ceiling, Cell, Run
 from bench.workloads import QUICK as QUICK_WORKLOADS
-from bench.workloads import WORKLOADS, by_name
+from bench.workloads import WORKLOADS, Workload, by_name
 from bench.wrk import wrk_binary
 
 DEFAULT_SERVERS = "imgfleet:1,thumbor:1,thumbor:2,ipx:1"
@@ -171,6 +173,17 @@ def all_servers(avif: int, webp: int) -> dict[str, Peer]:
     return {peer.name: peer for peer in peers}
 
 
+def schedule(plan: Plan) -> list[tuple[Workload, tuple[ServerSpec, ...]]]:
+    """Workload by workload, every server in turn and the ceiling right after, so the
+    figures compared were measured minutes apart, not half an hour (the machine's speed
+    drifts); each workload starts one server later, so none is always measured first."""
+    servers = plan.servers
+    return [
+        (workload, servers[i % len(servers) :] + servers[: i % len(servers)])
+        for i, workload in enumerate(plan.workloads)
+    ]
+
+
 def run(plan: Plan, command: str) -> Run:
     wrk_binary()  # fail early, with the install hint
     started = datetime.datetime.now(datetime.UTC)
@@ -186,9 +199,11 @@ def run(plan: Plan, command: str) -> Run:
     env = environment(plan, peers)
     bench = Bench(plan, corpus, peers)
     cells: list[Cell] = []
-    for spec in plan.servers:
-        cells += bench.server(spec)
-    ceilings = bench.ceilings() if plan.libraries else []
+    ceilings: list[Ceiling] = []
+    for workload, specs in schedule(plan):
+        for spec in specs:
+            cells += bench.server(spec, workload)
+        ceilings += bench.ceilings(workload)
     hits = bench.hits() if plan.hit_seconds else []
     method = {
         "warmup": plan.warmup,
@@ -196,6 +211,7 @@ def run(plan: Plan, command: str) -> Run:
         "repetitions": plan.repetitions,
         "concurrency": list(plan.concurrency),
         "servers": [spec.label for spec in plan.servers],
+        "order": "workload by workload",
         "ceiling_seconds": plan.ceiling_seconds,
         "ceiling_workers": CORES,
         "hit_concurrency": plan.hit_concurrency,

@@ -232,45 +232,42 @@ class Bench:
             scores.append(scored.ssim)
         return mean(sizes), mean(scores)
 
-    def server(self, spec: ServerSpec) -> list[Cell]:
-        """Every workload and concurrency of the plan on one server configuration."""
+    def server(self, spec: ServerSpec, workload: Workload) -> list[Cell]:
+        """Every concurrency of the plan for one workload on a fresh server process."""
         peer, plan, cells = self.peers[spec.name], self.plan, []
-        for workload in plan.workloads:
-            inputs = workload.inputs(self.corpus)
-            if isinstance(peer, Imgfleet) and source_fingerprint() != self.source:
-                self.notes.append(
-                    f"{spec.label} {workload.name}: src/ changed since the run began "
-                    f"(fingerprint {self.source} -> {source_fingerprint()}): other code ran"
-                )
-            peer.start(CORPUS_DIR, spec.processes)
-            try:
-                with RssSampler(peer.pid) as rss:
-                    label = f"{spec.label} {workload.name}"
-                    nbytes, ssim = self.sample(peer, workload, inputs, label)
-                    if plan.warmup > 0:
-                        warm = self.paths(peer, workload, inputs, self.count(plan.warmup, CORES))
-                        self.window(peer, warm, CORES, plan.warmup, rss, f"{label} warm-up")
-                    for c in plan.concurrency:
-                        reps = []
-                        for _ in range(plan.repetitions):
-                            paths = self.paths(peer, workload, inputs, self.count(plan.seconds, c))
-                            window = self.window(
-                                peer, paths, c, plan.seconds, rss, f"{label} c={c}"
-                            )
-                            reps.append(window)
-                        cell = Cell(spec.label, workload.name, c, tuple(reps), nbytes, ssim)
-                        cells.append(cell)
-                        s = cell.summary
-                        progress(
-                            f"{label} c={c}: {s.rate:.1f} req/s, p99 {s.p99_ms:.0f} ms, "
-                            f"{s.cpu_ms:.1f} CPU-ms/req, {s.errors} errors, "
-                            f"{s.peak_rss_mb:.0f} MB, SSIM "
-                            f"{ssim if ssim is None else round(ssim, 4)}"
+        inputs = workload.inputs(self.corpus)
+        label = f"{spec.label} {workload.name}"
+        if isinstance(peer, Imgfleet) and source_fingerprint() != self.source:
+            self.notes.append(
+                f"{label}: src/ changed since the run began "
+                f"(fingerprint {self.source} -> {source_fingerprint()}): other code ran"
+            )
+        peer.start(CORPUS_DIR, spec.processes)
+        try:
+            with RssSampler(peer.pid) as rss:
+                nbytes, ssim = self.sample(peer, workload, inputs, label)
+                if plan.warmup > 0:
+                    warm = self.paths(peer, workload, inputs, self.count(plan.warmup, CORES))
+                    self.window(peer, warm, CORES, plan.warmup, rss, f"{label} warm-up")
+                for c in plan.concurrency:
+                    reps = []
+                    for _ in range(plan.repetitions):
+                        paths = self.paths(peer, workload, inputs, self.count(plan.seconds, c))
+                        reps.append(
+                            self.window(peer, paths, c, plan.seconds, rss, f"{label} c={c}")
                         )
-            finally:
-                peer.stop()
-            if isinstance(peer, Imgfleet) and peer.log_path is not None:
-                self.notes += [f"{label}: {p}" for p in server_log_problems(peer.log_path)]
+                    cell = Cell(spec.label, workload.name, c, tuple(reps), nbytes, ssim)
+                    cells.append(cell)
+                    s = cell.summary
+                    progress(
+                        f"{label} c={c}: {s.rate:.1f} req/s, p99 {s.p99_ms:.0f} ms, "
+                        f"{s.cpu_ms:.1f} CPU-ms/req, {s.errors} errors, "
+                        f"{s.peak_rss_mb:.0f} MB, SSIM {ssim if ssim is None else round(ssim, 4)}"
+                    )
+        finally:
+            peer.stop()
+        if isinstance(peer, Imgfleet) and peer.log_path is not None:
+            self.notes += [f"{label}: {p}" for p in server_log_problems(peer.log_path)]
         return cells
 
     def window_notes(self) -> list[str]:
@@ -289,34 +286,34 @@ class Bench:
         """URLs for a window: more than any server can answer in it, so none repeats."""
         return int(seconds * PATHS_PER_SECOND) + connections
 
-    def ceilings(self) -> list[Ceiling]:
+    def ceilings(self, workload: Workload) -> list[Ceiling]:
+        """The raw libraries' rates for one workload, in-process, no HTTP."""
         found = []
-        for workload in self.plan.workloads:
-            inputs = workload.inputs(self.corpus)
-            for library in self.plan.libraries:
-                result = ceiling.measure(
-                    library,
-                    [(image.path, workload) for image in inputs],  # type: ignore[misc]
-                    workers=CORES,
-                    seconds=self.plan.ceiling_seconds,
-                    warmup=self.plan.ceiling_warmup,
-                    encoding=encoding_of(workload),
-                )
-                scores = [
-                    quality.score(out, image, workload).ssim
-                    for out, image in zip(result.outputs, inputs, strict=True)
-                ]
-                x = Ceiling(
-                    library,
-                    workload.name,
-                    result.workers,
-                    result.rate,
-                    result.mean_bytes,
-                    mean(scores),
-                )
-                found.append(x)
-                ssim = None if x.ssim is None else round(x.ssim, 4)
-                progress(f"ceiling {library} {workload.name}: {x.rate:.1f} img/s, SSIM {ssim}")
+        inputs = workload.inputs(self.corpus)
+        for library in self.plan.libraries:
+            result = ceiling.measure(
+                library,
+                [(image.path, workload) for image in inputs],  # type: ignore[misc]
+                workers=CORES,
+                seconds=self.plan.ceiling_seconds,
+                warmup=self.plan.ceiling_warmup,
+                encoding=encoding_of(workload),
+            )
+            scores = [
+                quality.score(out, image, workload).ssim
+                for out, image in zip(result.outputs, inputs, strict=True)
+            ]
+            x = Ceiling(
+                library,
+                workload.name,
+                result.workers,
+                result.rate,
+                result.mean_bytes,
+                mean(scores),
+            )
+            found.append(x)
+            ssim = None if x.ssim is None else round(x.ssim, 4)
+            progress(f"ceiling {library} {workload.name}: {x.rate:.1f} img/s, SSIM {ssim}")
         return found
 
     def hits(self) -> list[Cell]:

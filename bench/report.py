@@ -31,6 +31,14 @@ DOCS_FILE = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 DOCS_BEGIN, DOCS_END = "<!-- results:begin -->", "<!-- results:end -->"
 HEADLINE_WORKLOAD, HEADLINE_CONCURRENCY = "fit512-jpeg", 2
 PEER_FAMILIES = ("imgfleet", "thumbor", "ipx")  # the rendering servers, in table order
+# How a run ordered its measurements (the run's method "order"; older runs: server by server).
+ORDER = {
+    "server by server": "one server after the other, every workload each, the ceiling last",
+    "workload by workload": (
+        "workload by workload: every server in turn (each workload starting with the next "
+        "server), the raw-library ceiling right after"
+    ),
+}
 SHARED_CORES = "wrk runs on the same {cores} cores as the servers, so it takes CPU from them"
 
 
@@ -200,6 +208,7 @@ def markdown(
     profile: Mapping[str, Any] | None = None,
 ) -> str:
     m = run.method
+    order = m.get("order", "server by server")
     lines = [
         f"# imgfleet vs thumbor, ipx and the raw libraries: {run.started[:16]} UTC ({run.mode})",
         "",
@@ -210,8 +219,9 @@ def markdown(
         *(f"- {label}: {text}" for label, text in run.environment.items()),
         f"- **{SHARED_CORES.format(cores=run.cores)}** ({m.get('wrk_threads', 1)} wrk thread, "
         "closed loop: each connection sends its next request when the last one is answered).",
-        f"- method: every request a distinct URL (image x cachebuster); per server and workload "
-        f"a fresh server process, {m.get('warmup')} s warm-up, then per concurrency "
+        f"- method: every request a distinct URL (image x cachebuster); {ORDER[order]}; "
+        f"per server and workload a fresh server process, {m.get('warmup')} s warm-up, then "
+        "per concurrency "
         f"{m.get('repetitions')} x {m.get('seconds')} s measured windows, median reported "
         "(errors summed, RSS max). Output bytes and SSIM from one fetch per input image, "
         "outside the timed windows (the output does not depend on the concurrency). "

@@ -31,6 +31,17 @@ def test_the_default_full_run_is_the_issue_grid() -> None:
     assert FULL.repetitions >= 3 and FULL.hit_concurrency == 16
 
 
+def test_servers_take_turns_workload_by_workload() -> None:
+    plan = compare.schedule(FULL)
+    assert [w for w, _ in plan] == list(FULL.workloads)
+    assert all(
+        set(specs) == set(FULL.servers) and len(specs) == len(FULL.servers) for _, specs in plan
+    )
+    firsts = Counter(specs[0] for _, specs in plan)
+    assert set(firsts) == set(FULL.servers)  # nobody is always measured first
+    assert max(firsts.values()) - min(firsts.values()) <= 1
+
+
 def test_the_time_budgets_hold() -> None:
     assert estimate_seconds(FULL) < 45 * 60
     assert estimate_seconds(QUICK) < 3 * 60
