@@ -81,9 +81,7 @@ def webp(image: pyvips.Image, quality: int, effort: int, keep: int) -> bytes | N
     return _through_file(pixels, "WEBP", quality=quality, method=effort)
 
 
-def avif(
-    image: pyvips.Image, quality: int, effort: int, keep: int, tune: str = "ssim"
-) -> bytes | None:
+def avif(image: pyvips.Image, quality: int, effort: int, keep: int, tune: str) -> bytes | None:
     """8-bit AV1 AVIF, as `heifsave(Q, compression="av1", effort, bitdepth=8)` would.
 
     Not the same bytes (libavif instead of libheif in front of aom), the same encoder

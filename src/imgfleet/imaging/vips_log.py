@@ -3,8 +3,8 @@
 pyvips hands every message of libvips' "VIPS" log domain to Python's `logging`, down to the
 INFO line each thread pool writes when it finishes. Python code run from inside GLib's
 logger can start the garbage collector, which can free an image whose loader then logs a
-warning of its own (a damaged JPEG's "read gave 2 warnings"), and GLib treats a message
-logged from inside a log handler as fatal: it aborts the process. Hence:
+warning of its own as it closes (a damaged file), and GLib treats a message logged from
+inside a log handler as fatal: it aborts the process (a property test met it). Hence:
 
 - only warnings and worse go to Python; INFO and DEBUG stay in C, where GLib drops them;
 - GLib's fatal masks keep errors only, so a message logged from inside the handler goes

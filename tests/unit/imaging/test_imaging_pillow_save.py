@@ -81,7 +81,7 @@ def test_jpeg_declines_what_it_cannot_write(case: str) -> None:
 @pytest.mark.parametrize("bands", [3, 4])
 def test_avif_draws_what_libvips_heifsave_draws(bands: int) -> None:
     image = imagegen.pattern(240, 160, bands=bands).copy_memory()
-    fast = pillow_save.avif(image, 65, 2, NONE)
+    fast = pillow_save.avif(image, 65, 2, NONE, "ssim")
     assert fast is not None
     slow = bytes(image.heifsave_buffer(Q=65, compression="av1", effort=2, bitdepth=8, keep=NONE))
     a, b = decode(fast), decode(slow)
@@ -108,14 +108,14 @@ def test_avif_follows_the_tune_setting(
 
 def test_avif_keeps_full_chroma_from_quality_90() -> None:
     image = imagegen.pattern(64, 48).copy_memory()
-    sizes = [len(pillow_save.avif(image, q, 2, NONE) or b"") for q in (89, 90)]
+    sizes = [len(pillow_save.avif(image, q, 2, NONE, "ssim") or b"") for q in (89, 90)]
     assert sizes[1] > sizes[0] * 1.2  # 4:4:4 carries four times the chroma samples
 
 
 def test_avif_is_left_to_libvips_without_pillow_support(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pillow_save, "AVIF", False)
     image = imagegen.pattern(64, 48).copy_memory()
-    assert pillow_save.avif(image, 65, 2, NONE) is None
+    assert pillow_save.avif(image, 65, 2, NONE, "ssim") is None
     assert decode(save(image, ImageFormat.AVIF, 65, FormatSettings(), NONE)).width == 64
 
 
