@@ -70,6 +70,22 @@ class RequestStats:
         yield sent
 
 
+class CacheStats:
+    """Result-cache lookups by outcome, counted like `RequestStats` (one per request)."""
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.misses = 0
+
+    def collect(self) -> Iterator[Metric]:
+        lookups = CounterMetricFamily(
+            "imgfleet_cache_requests", "Result cache lookups by outcome", labels=["result"]
+        )
+        lookups.add_metric(["hit"], self.hits)
+        lookups.add_metric(["miss"], self.misses)
+        yield lookups
+
+
 class Metrics:
     def __init__(self) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created doubles scrapes
@@ -84,9 +100,8 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.cache = Counter(
-            "imgfleet_cache_requests", "Result cache lookups by outcome", ["result"], registry=r
-        )
+        self.cache = CacheStats()
+        r.register(self.cache)
         self.coalesced = Counter(
             "imgfleet_renders_coalesced",
             "Requests served by another's render (single-flight)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -86,9 +87,9 @@ async def test_many_distinct_accept_headers_keep_negotiating_right(make_app: App
 
 
 async def test_only_paths_served_from_the_cache_are_remembered(make_app: AppFactory) -> None:
-    """A stream of distinct misses (every URL new) must not fill the parse and key memos."""
+    """A stream of distinct misses (every URL new) must not fill the hot-path memos."""
     app = make_app()
-    memos = app.delivery._paths, app.delivery._keys
+    memos = app.delivery._hot, app._heads
     async with _client(app) as c:
         for width in range(40, 45):
             assert (await c.get(signed(f"w:{width}", "local:///photo.jpg", "jpg"))).is_success
@@ -96,7 +97,36 @@ async def test_only_paths_served_from_the_cache_are_remembered(make_app: AppFact
         again = await c.get(signed("w:40", "local:///photo.jpg", "jpg"))  # now a hit
         assert again.is_success and [len(memo) for memo in memos] == [1, 1]
         third = await c.get(signed("w:40", "local:///photo.jpg", "jpg"))
-        assert third.headers["etag"] == again.headers["etag"]
+        rid = {"x-request-id": third.headers["x-request-id"]}
+        assert dict(third.headers) == {**again.headers, **rid}
+        assert third.content == again.content
+    app.delivery.admission.shutdown()
+
+
+class _Later:
+    """The system clock, `seconds` ahead."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def time(self) -> float:
+        return time.time() + self.seconds
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+async def test_a_hot_url_still_expires(make_app: AppFactory) -> None:
+    """A path served from the hot-path memo skips the parse, never the expiry check."""
+    app = make_app()
+    path = signed(f"exp:{int(time.time()) + 100}/w:12", "local:///photo.jpg", "jpg")
+    async with _client(app) as c:
+        first, hit = await c.get(path), await c.get(path)
+        assert first.status_code == hit.status_code == 200
+        assert len(app.delivery._hot) == 1
+        app.delivery.clock = _Later(101)
+        late = await c.get(path)
+        assert late.status_code == 404 and late.json()["error"] == "expired"
     app.delivery.admission.shutdown()
 
 

@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 
 from imgfleet.core.errors import ClientGone, ImgfleetError
-from imgfleet.http.headers import delivery_headers, error_headers
+from imgfleet.http.headers import error_headers, etag, rendition_headers
 from imgfleet.metrics import Metrics
-from imgfleet.service.delivery import DeliveryService
+from imgfleet.service.delivery import Delivery, DeliveryService, Presentation
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -32,6 +32,7 @@ fault_log = logging.getLogger("imgfleet.error")
 server_log = logging.getLogger("imgfleet.server")
 
 _METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+HEAD_ENTRIES = 4096  # hot paths whose response headers are remembered
 
 
 class App:
@@ -58,6 +59,9 @@ class App:
         # counter (unique across processes and restarts; far cheaper than uuid4 per request).
         self._id_prefix = secrets.token_hex(8)
         self._ids = itertools.count()
+        # The headers answered for each hot path (the service keeps one Presentation per
+        # hot path), with the media type and length they were made for.
+        self._heads: dict[Presentation, tuple[str, int, Headers]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -66,8 +70,9 @@ class App:
         if scope["type"] != "http":
             return
         started = time.perf_counter()
-        request_id = _request_id(scope) or f"{self._id_prefix}{next(self._ids):08x}"
-        route, status, size, extra = await self._dispatch(scope, receive, send, request_id)
+        headers = dict(scope["headers"])
+        request_id = _request_id(headers) or f"{self._id_prefix}{next(self._ids):08x}"
+        route, status, size, extra = await self._dispatch(scope, headers, receive, send, request_id)
         elapsed = time.perf_counter() - started
         self.metrics.request_done(route, status, elapsed, size)
         if self.access_log:
@@ -85,14 +90,19 @@ class App:
             )
 
     async def _dispatch(
-        self, scope: Scope, receive: Receive, send: Send, request_id: str
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        receive: Receive,
+        send: Send,
+        request_id: str,
     ) -> tuple[str, int, int, dict[str, Any]]:
         path: str = scope["path"]
         method: str = scope["method"]
         rid = [(b"x-request-id", request_id.encode())]
         if method not in ("GET", "HEAD"):
-            headers = [*rid, (b"allow", b"GET, HEAD")]
-            status, size = await _respond(send, 405, headers, b"method not allowed\n", method)
+            allow = [*rid, (b"allow", b"GET, HEAD")]
+            status, size = await _respond(send, 405, allow, b"method not allowed\n", method)
             return "other", status, size, {}
         if path == "/health":
             return ("health", *await _respond(send, 200, rid, b"ok\n", method), {})
@@ -103,20 +113,25 @@ class App:
         if path == "/metrics":
             self.metrics.renders_in_flight.set(self.delivery.admission.running)
             self.metrics.renders_queued.set(self.delivery.admission.queued)
-            headers = [*rid, (b"content-type", _METRICS_TYPE)]
+            typed = [*rid, (b"content-type", _METRICS_TYPE)]
             body = self.metrics.exposition()
-            return ("metrics", *await _respond(send, 200, headers, body, method), {})
-        return await self._image(scope, receive, send, rid, method)
+            return ("metrics", *await _respond(send, 200, typed, body, method), {})
+        return await self._image(scope, headers, receive, send, rid, method)
 
     async def _image(
-        self, scope: Scope, receive: Receive, send: Send, rid: Headers, method: str
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        receive: Receive,
+        send: Send,
+        rid: Headers,
+        method: str,
     ) -> tuple[str, int, int, dict[str, Any]]:
-        request_headers = dict(scope["headers"])
         raw_path = (scope.get("raw_path") or scope["path"].encode()).partition(b"?")[0]
         try:
             delivery = await self.delivery.deliver(
                 raw_path.decode("utf-8", "surrogateescape"),
-                request_headers.get(b"accept", b"").decode("latin-1"),
+                headers.get(b"accept", b"").decode("latin-1"),
                 lambda: _disconnected(receive),
             )
         except ClientGone as gone:  # nobody to answer; logged and counted as nginx's 499
@@ -127,14 +142,30 @@ class App:
             fault_log.exception("unhandled error", extra={"request_id": rid[0][1].decode()})
             internal = ImgfleetError(f"internal error: {type(error).__name__}")
             return await self._error(send, rid, method, internal)
-        headers = [*rid, *delivery_headers(delivery, self.ttl, time.time())]
-        etag = b'"' + delivery.key.encode() + b'"'
-        if _etag_matches(request_headers.get(b"if-none-match"), etag):
-            kept = [h for h in headers if h[0] != b"content-type"]
-            status, size = await _respond(send, 304, kept, b"", "HEAD")
+        head = self._head(delivery)
+        if _etag_matches(headers.get(b"if-none-match"), etag(delivery.presentation)):
+            kept = [h for h in head if h[0] not in (b"content-type", b"content-length")]
+            status, size = await _send(send, 304, [*rid, *kept], b"")
         else:
-            status, size = await _respond(send, 200, headers, delivery.rendition.body, method)
+            body = b"" if method == "HEAD" else delivery.rendition.body
+            status, size = await _send(send, 200, [*rid, *head], body)
         return "image", status, size, {"cache": "hit" if delivery.cache_hit else "miss"}
+
+    def _head(self, delivery: Delivery) -> Headers:
+        """A rendition's response headers but the request id; remembered for hot paths."""
+        presentation, rendition = delivery.presentation, delivery.rendition
+        length = len(rendition.body)
+        known = self._heads.get(presentation)
+        if known is not None and known[0] == rendition.media_type and known[1] == length:
+            return known[2]
+        head = rendition_headers(presentation, rendition.media_type, self.ttl, time.time())
+        head.append((b"content-length", str(length).encode()))
+        # A URL with `expires` has a max-age that shrinks as time passes: made per request.
+        if delivery.cache_hit and presentation.expires is None:
+            if len(self._heads) >= HEAD_ENTRIES:
+                self._heads.clear()
+            self._heads[presentation] = (rendition.media_type, length, head)
+        return head
 
     async def _error(
         self, send: Send, rid: Headers, method: str, error: ImgfleetError
@@ -165,14 +196,18 @@ class App:
 async def _respond(
     send: Send, status: int, headers: Headers, body: bytes, method: str
 ) -> tuple[int, int]:
-    if not any(name == b"content-type" for name, _ in headers) and status != 304:
+    """A response with a type (plain text unless named) and a length."""
+    if not any(name == b"content-type" for name, _ in headers):
         headers = [*headers, (b"content-type", b"text/plain; charset=utf-8")]
-    if status != 304:
-        headers = [*headers, (b"content-length", str(len(body)).encode())]
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    return await _send(send, status, headers, b"" if method == "HEAD" else body)
+
+
+async def _send(send: Send, status: int, headers: Headers, body: bytes) -> tuple[int, int]:
+    """Send a response whose headers are complete; the status and the bytes sent."""
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    sent = b"" if method == "HEAD" or status == 304 else body
-    await send({"type": "http.response.body", "body": sent})
-    return status, len(sent)
+    await send({"type": "http.response.body", "body": body})
+    return status, len(body)
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -200,11 +235,10 @@ def _etag_matches(header: bytes | None, etag: bytes) -> bool:
     return any(tag.strip().removeprefix(b"W/") == etag for tag in header.split(b","))
 
 
-def _request_id(scope: Scope) -> str | None:
+def _request_id(headers: dict[bytes, bytes]) -> str | None:
     """The client's X-Request-ID when it is short and printable."""
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            text: str = value.decode("latin-1")
-            if 0 < len(text) <= 128 and text.isprintable():
-                return text
-    return None
+    value = headers.get(b"x-request-id")
+    if value is None:
+        return None
+    text = value.decode("latin-1")
+    return text if 0 < len(text) <= 128 and text.isprintable() else None

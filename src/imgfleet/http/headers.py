@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from imgfleet.core.errors import ImgfleetError, Overloaded
-from imgfleet.service.delivery import Delivery
+from imgfleet.service.delivery import Presentation
 
 _EXTENSIONS = {
     "image/jpeg": "jpg",
@@ -19,30 +19,37 @@ _EXTENSIONS = {
 _UNSAFE = re.compile(r"[^\w.\- ]")
 
 
-def delivery_headers(delivery: Delivery, ttl: int, now: float) -> list[tuple[bytes, bytes]]:
+def rendition_headers(
+    presentation: Presentation, media_type: str, ttl: int, now: float
+) -> list[tuple[bytes, bytes]]:
     """ETag, Cache-Control (capped by `expires`), Vary, type and disposition of a rendition."""
+    p = presentation
     max_age = ttl
-    if delivery.expires is not None:
-        max_age = max(0, min(ttl, int(delivery.expires - now)))
+    if p.expires is not None:
+        max_age = max(0, min(ttl, int(p.expires - now)))
     cache_control = f"public, max-age={max_age}"
-    if delivery.signed:
+    if p.signed:
         cache_control += ", immutable"
-    media_type = delivery.rendition.media_type
     headers = [
         (b"content-type", media_type.encode()),
-        (b"etag", b'"' + delivery.key.encode() + b'"'),
+        (b"etag", etag(p)),
         (b"cache-control", cache_control.encode()),
     ]
-    if delivery.negotiated:
+    if p.negotiated:
         headers.append((b"vary", b"Accept"))
-    if delivery.disposition:
-        headers.append((b"content-disposition", content_disposition(delivery, media_type)))
+    if p.disposition:
+        headers.append((b"content-disposition", content_disposition(p, media_type)))
     return headers
 
 
-def content_disposition(delivery: Delivery, media_type: str) -> bytes:
-    kind = "attachment" if delivery.attachment else "inline"
-    stem = _UNSAFE.sub("_", delivery.filename or "image").strip() or "image"
+def etag(presentation: Presentation) -> bytes:
+    """The strong ETag: the rendition's canonical cache key."""
+    return b'"' + presentation.key.encode() + b'"'
+
+
+def content_disposition(presentation: Presentation, media_type: str) -> bytes:
+    kind = "attachment" if presentation.attachment else "inline"
+    stem = _UNSAFE.sub("_", presentation.filename or "image").strip() or "image"
     name = f"{stem}.{_EXTENSIONS.get(media_type, 'bin')}"
     return f'{kind}; filename="{name}"'.encode()
 

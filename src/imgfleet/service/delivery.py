@@ -7,7 +7,6 @@ engine and the bytes in the source adapters.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -39,7 +38,7 @@ from imgfleet.settings import FormatSettings
 
 T = TypeVar("T")
 
-MEMO_ENTRIES = 4096  # request paths whose verified parse and cache keys are remembered
+HOT_ENTRIES = 4096  # (path, Accept) pairs served from the cache whose answer is remembered
 ACCEPT_ENTRIES = 256  # distinct Accept headers whose negotiated format is remembered
 
 
@@ -49,11 +48,14 @@ class Rendition:
     media_type: str
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """What the HTTP shell needs to answer a GET."""
+@dataclass(frozen=True, slots=True, eq=False)
+class Presentation:
+    """How a request's rendition is answered: its ETag, caching, negotiation and file name.
 
-    rendition: Rendition
+    It follows from the path and Accept, not from the bytes, so a hot path keeps one for
+    every hit. Compared by identity: the HTTP shell remembers the headers it made for one.
+    """
+
     key: str  # canonical cache key; the strong ETag
     negotiated: bool  # the format followed Accept: the response must say Vary: Accept
     signed: bool  # a signed URL names one immutable rendition
@@ -61,6 +63,14 @@ class Delivery:
     disposition: bool  # the URL asked for a file name or an attachment
     filename: str | None  # `fn`, else the source's stem
     attachment: bool
+
+
+@dataclass(slots=True)
+class Delivery:
+    """What the HTTP shell needs to answer a GET."""
+
+    rendition: Rendition
+    presentation: Presentation
     cache_hit: bool
 
 
@@ -100,13 +110,11 @@ class DeliveryService:
         self.metrics = metrics
         self.results = result_cache
         self.source_bytes = source_cache
-        self._hits, self._misses = metrics.cache.labels("hit"), metrics.cache.labels("miss")
         self._renders: SingleFlight[str, Rendition] = SingleFlight()
-        # Memos of pure work on the hit path, bounded by entry count.
-        self._paths: ByteLRU[str, ParsedPath] = ByteLRU(MEMO_ENTRIES, lambda _: 1)
-        self._keys: ByteLRU[tuple[str, ImageFormat | None], str] = ByteLRU(
-            MEMO_ENTRIES, lambda _: 1
-        )
+        # The answers of paths served from the cache, bounded by entry count: a hot path
+        # skips the signature check, the parse, the negotiation and the key. Only hits are
+        # remembered, so a stream of distinct misses cannot fill it.
+        self._hot: ByteLRU[tuple[str, str], Presentation] = ByteLRU(HOT_ENTRIES, lambda _: 1)
         self._fetches: SingleFlight[str, bytes] = SingleFlight()
         # Browsers send a handful of distinct Accept headers: negotiate each once.
         self._negotiated: dict[str, ImageFormat | None] = {}
@@ -121,40 +129,24 @@ class DeliveryService:
         holding a queue place until a worker is free. Hits never look at `gone`.
         """
         started = self.clock.monotonic()
-        parsed = self._paths.get(raw_path)
-        known = parsed is not None  # the path and its key are in the memos
-        if parsed is None:
-            parsed = self._resolve(raw_path)
+        hot = self._hot.get((raw_path, accept))
+        if hot is not None:
+            if hot.expires is not None and hot.expires < self.clock.time():
+                raise Expired("the URL has expired")
+            rendition = self.results.get(hot.key)
+            if rendition is not None:
+                self.metrics.cache.hits += 1
+                return Delivery(rendition, hot, True)
+
+        parsed = self._resolve(raw_path)
         options = parsed.options
         if options.expires is not None and options.expires < self.clock.time():
             raise Expired("the URL has expired")
-
         target, negotiated = self._target(options, accept)
-        key = self._keys.get((raw_path, target))
-        if key is None:
-            known = False
-            quality = self._quality(target)
-            key = render_key(options, parsed.source_url, target, self.engine_version, quality)
-        rendition = self.results.get(key)
-        hit = rendition is not None
-        (self._hits if hit else self._misses).inc()
-        if hit and not known:
-            # Remember the pure work of paths served from the cache: hot paths are the ones
-            # asked again, and a stream of distinct misses then cannot fill the memos.
-            self._paths.put(raw_path, parsed)
-            self._keys.put((raw_path, target), key)
-        if rendition is None:
-            deadline = started + self.config.render_timeout
-            flight: Awaitable[tuple[Rendition, bool]] = self._renders.run(
-                key, lambda: self._render_miss(key, parsed, target, negotiated, deadline)
-            )
-            if gone is not None:
-                flight = _unless_gone(flight, gone)
-            rendition, shared = await flight
-            if shared:
-                self.metrics.coalesced.inc()
-        return Delivery(
-            rendition=rendition,
+        key = render_key(
+            options, parsed.source_url, target, self.engine_version, self._quality(target)
+        )
+        presentation = Presentation(
             key=key,
             negotiated=negotiated,
             signed=bool(self.config.key_pairs),
@@ -162,11 +154,27 @@ class DeliveryService:
             disposition=options.filename is not None or options.return_attachment,
             filename=options.filename or _stem(parsed.source_url),
             attachment=options.return_attachment,
-            cache_hit=hit,
         )
+        rendition = self.results.get(key)
+        if rendition is not None:
+            self.metrics.cache.hits += 1
+            self._hot.put((raw_path, accept), presentation)
+            return Delivery(rendition, presentation, True)
+
+        self.metrics.cache.misses += 1
+        deadline = started + self.config.render_timeout
+        flight: Awaitable[tuple[Rendition, bool]] = self._renders.run(
+            key, lambda: self._render_miss(key, parsed, target, negotiated, deadline)
+        )
+        if gone is not None:
+            flight = _unless_gone(flight, gone)
+        rendition, shared = await flight
+        if shared:
+            self.metrics.coalesced.inc()
+        return Delivery(rendition, presentation, False)
 
     def _resolve(self, raw_path: str) -> ParsedPath:
-        """Verify and parse a request path (pure: `deliver` remembers those it serves hot)."""
+        """Verify and parse a request path."""
         signature, path = _split_signature(raw_path)
         self._verify(signature, path)
         return self._parse(path)
@@ -275,7 +283,6 @@ async def _unless_gone(work: Awaitable[T], gone: Callable[[], Awaitable[object]]
     return task.result()
 
 
-@functools.lru_cache(maxsize=1024)
 def _stem(source_url: str) -> str | None:
     """The source's file name without extension, for Content-Disposition (like imgproxy)."""
     name = PurePosixPath(urlsplit(source_url).path).stem
