@@ -35,7 +35,7 @@ SVG_LOADER = "VipsForeignLoadSvg"
 
 # Part of every rendition's cache key. Bump the revision whenever the same inputs would
 # render different bytes; the decoders' versions are in it for the same reason.
-ENGINE_REVISION = 6
+ENGINE_REVISION = 7
 ENGINE_VERSION = (
     f"vips-engine/{ENGINE_REVISION}"
     f"+libvips-{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"

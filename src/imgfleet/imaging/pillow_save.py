@@ -63,14 +63,25 @@ def _through_file(pixels: PilImage.Image, fmt: str, **params: object) -> bytes:
 def jpeg(image: pyvips.Image, quality: int, keep: int, progressive: bool) -> bytes | None:
     """Baseline 4:2:0 JPEG with optimised Huffman tables, of 8-bit RGB keeping nothing.
 
-    The same quantisation, accurate DCT and bytes as libvips' `jpegsave(optimize_coding)`
+    The same segments, quantisation, accurate DCT and size as libvips'
+    `jpegsave(optimize_coding)`
     (equal SSIM; 2 % smaller than fixed tables) in 1.9 instead of 2.9 CPU-ms for a 512 px
     rendition, the copy out of libvips included.
     """
     pixels = None if progressive else _pixels(image, keep, alpha=False)
     if pixels is None:
         return None
-    return _through_file(pixels, "JPEG", quality=quality, subsampling=2, optimize=True)
+    data = _through_file(pixels, "JPEG", quality=quality, subsampling=2, optimize=True)
+    return _without_jfif(data)
+
+
+def _without_jfif(data: bytes) -> bytes:
+    """Drop the JFIF segment libjpeg writes first, as libvips and sharp do: 18 bytes of
+    pixel density that says nothing on the web (decoders take 3 components as YCbCr
+    without it). Slicing copies the file once: microseconds, against the encode's ms."""
+    if data[2:4] == b"\xff\xe0" and data[6:11] == b"JFIF\x00":
+        return data[:2] + data[4 + int.from_bytes(data[4:6], "big") :]
+    return data
 
 
 def webp(image: pyvips.Image, quality: int, effort: int, keep: int) -> bytes | None:

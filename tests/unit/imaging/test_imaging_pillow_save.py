@@ -17,12 +17,29 @@ from .conftest import decode
 NONE = pyvips.ForeignKeep.NONE
 
 
+def _segments(jpeg: bytes) -> list[bytes]:
+    """The marker segments before the scan, each with its marker (SOI and SOS excluded)."""
+    segments, at = [], 2
+    while jpeg[at + 1] != 0xDA:
+        end = at + 2 + int.from_bytes(jpeg[at + 2 : at + 4], "big")
+        segments.append(jpeg[at:end])
+        at = end
+    return segments
+
+
 def test_jpeg_matches_libvips_jpegsave() -> None:
     image = imagegen.pattern(320, 200).copy_memory()
     fast = pillow_save.jpeg(image, 80, NONE, progressive=False)
     assert fast is not None
     slow = bytes(image.jpegsave_buffer(Q=80, subsample_mode="on", optimize_coding=True, keep=NONE))
     assert abs(len(fast) - len(slow)) <= 0.01 * len(slow)
+    # libvips' layout: no JFIF segment, the same quantisation tables and frame header.
+    fast_segments, slow_segments = _segments(fast), _segments(slow)
+    assert [s[:2] for s in fast_segments] == [s[:2] for s in slow_segments]
+    kept = (b"\xff\xdb", b"\xff\xc0")  # DQT, SOF0: Huffman tables are per-image optimal
+    assert [s for s in fast_segments if s[:2] in kept] == [
+        s for s in slow_segments if s[:2] in kept
+    ]
     a, b = decode(fast), decode(slow)
     assert (a.width, a.height, a.bands) == (b.width, b.height, b.bands) == (320, 200, 3)
     assert (a - b).abs().avg() < 1.0  # same quantisation: only rounding differences
