@@ -9,6 +9,7 @@ deterministic for a given source, so the raw `Accept` header never enters the ke
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from enum import Enum
@@ -20,15 +21,21 @@ from imgfleet.core.options import ImageFormat, ProcessingOptions
 _RESPONSE_ONLY = {"expires": None, "filename": None, "return_attachment": False}
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def _plain(value: Any) -> Any:
+    """`value` as JSON-ready data; dataclasses become dicts, without `asdict`'s deep copy."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, frozenset):
         return sorted(_plain(v) for v in value)
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
     return value
 
 
@@ -54,7 +61,7 @@ def render_key(
     document = {
         "v": engine_version,
         "src": source_url,
-        "opt": _plain(dataclasses.asdict(canonical)),
+        "opt": _plain(canonical),
     }
     blob = json.dumps(document, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
