@@ -64,9 +64,8 @@ def jpeg(image: pyvips.Image, quality: int, keep: int, progressive: bool) -> byt
     """Baseline 4:2:0 JPEG with optimised Huffman tables, of 8-bit RGB keeping nothing.
 
     The same segments, quantisation, accurate DCT and size as libvips'
-    `jpegsave(optimize_coding)`
-    (equal SSIM; 2 % smaller than fixed tables) in 1.9 instead of 2.9 CPU-ms for a 512 px
-    rendition, the copy out of libvips included.
+    `jpegsave(optimize_coding)` (equal SSIM; 2 % smaller than fixed tables) in 1.9 instead
+    of 2.9 CPU-ms for a 512 px rendition, the copy out of libvips included.
     """
     pixels = None if progressive else _pixels(image, keep, alpha=False)
     if pixels is None:
@@ -76,9 +75,11 @@ def jpeg(image: pyvips.Image, quality: int, keep: int, progressive: bool) -> byt
 
 
 def _without_jfif(data: bytes) -> bytes:
-    """Drop the JFIF segment libjpeg writes first, as libvips and sharp do: 18 bytes of
-    pixel density that says nothing on the web (decoders take 3 components as YCbCr
-    without it). Slicing copies the file once: microseconds, against the encode's ms."""
+    """`data` without the JFIF segment libjpeg writes first, which libvips and sharp omit.
+
+    Its 18 bytes hold a pixel density that says nothing on the web (decoders take three
+    components as YCbCr without it). The slice copies the file once: microseconds.
+    """
     if data[2:4] == b"\xff\xe0" and data[6:11] == b"JFIF\x00":
         return data[:2] + data[4 + int.from_bytes(data[4:6], "big") :]
     return data
