@@ -174,8 +174,8 @@ def all_servers(avif: int, webp: int) -> dict[str, Peer]:
 
 
 def schedule(plan: Plan) -> list[tuple[Workload, tuple[ServerSpec, ...]]]:
-    """Workload by workload, every server in turn and the ceiling right after, so the
-    figures compared were measured minutes apart, not half an hour (the machine's speed
+    """Workload by workload, the servers taking turns and the ceiling right after, so the
+    figures compared were measured seconds apart, not half an hour (the machine's speed
     drifts); each workload starts one server later, so none is always measured first."""
     servers = plan.servers
     return [
@@ -191,18 +191,20 @@ def run(plan: Plan, command: str) -> Run:
     formats = sorted({w.source_format for w in plan.workloads})
     progress(f"corpus {sizes} {formats} ...")
     corpus = generate(sizes, formats=formats, edge=None)
-    peers = all_servers(effort("avif", 2), effort("webp", 4))
+    avif, webp = effort("avif", 2), effort("webp", 4)
+    peers = all_servers(avif, webp)
     used = servers_used(plan)
     for name in sorted(used):
         progress(f"install {name} (once, into bench/.peers/) ...")
         peers[name].install()
     env = environment(plan, peers)
-    bench = Bench(plan, corpus, peers)
+    # One peer object per server: a workload's servers run side by side.
+    instances = {spec: all_servers(avif, webp)[spec.name] for spec in plan.servers}
+    bench = Bench(plan, corpus, peers, instances)
     cells: list[Cell] = []
     ceilings: list[Ceiling] = []
     for workload, specs in schedule(plan):
-        for spec in specs:
-            cells += bench.server(spec, workload)
+        cells += bench.workload(specs, workload)
         ceilings += bench.ceilings(workload)
     hits = bench.hits() if plan.hit_seconds else []
     method = {
@@ -211,7 +213,7 @@ def run(plan: Plan, command: str) -> Run:
         "repetitions": plan.repetitions,
         "concurrency": list(plan.concurrency),
         "servers": [spec.label for spec in plan.servers],
-        "order": "workload by workload",
+        "order": "window by window",
         "ceiling_seconds": plan.ceiling_seconds,
         "ceiling_workers": CORES,
         "hit_concurrency": plan.hit_concurrency,

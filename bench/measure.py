@@ -3,7 +3,8 @@
 `Bench` runs what a `Plan` asks of each server configuration: per workload a fresh server
 process, a sample fetch (output bytes and SSIM against bench/quality.py's references, not
 timed), a warm-up, then per concurrency `repetitions` wrk windows (bench/cycle.lua) over URLs
-that are never repeated. Server CPU and peak RSS are read from the server's process tree.
+that are never repeated, the servers of a workload taking turns window by window. Server
+CPU and peak RSS are read from the server's process tree.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,10 +132,17 @@ def progress(text: str) -> None:
 class Bench:
     """Runs the cells of a plan; collects cells, ceilings, hits and notes."""
 
-    def __init__(self, plan: Plan, corpus: list[CorpusImage], peers: dict[str, Peer]) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        corpus: list[CorpusImage],
+        peers: dict[str, Peer],
+        instances: Mapping[ServerSpec, Peer] | None = None,
+    ) -> None:
         self.plan = plan
         self.corpus = corpus
-        self.peers = peers
+        self.peers = peers  # by name: the hit path's imgfleet and nginx
+        self.instances = instances or {}  # one per server of the plan: they run side by side
         self.unique = itertools.count(1)  # every URL of the run gets its own number
         self.notes: list[str] = []
         self.odd: dict[str, Counter[str]] = {}  # window label -> non-200 statuses, socket errors
@@ -232,43 +240,65 @@ class Bench:
             scores.append(scored.ssim)
         return mean(sizes), mean(scores)
 
-    def server(self, spec: ServerSpec, workload: Workload) -> list[Cell]:
-        """Every concurrency of the plan for one workload on a fresh server process."""
-        peer, plan, cells = self.peers[spec.name], self.plan, []
-        inputs = workload.inputs(self.corpus)
-        label = f"{spec.label} {workload.name}"
+    def workload(self, specs: Sequence[ServerSpec], workload: Workload) -> list[Cell]:
+        """Every server on one workload: all started, then taking turns window by window.
+
+        Each server gets a fresh process, a sample fetch and a warm-up; then per concurrency
+        the repetitions go round the servers, each round starting with the next one, so the
+        windows compared are seconds apart, not minutes: the machine's speed drifts by as
+        much as the differences measured. The idle servers meanwhile cost no CPU; a window
+        where other processes took some says so in the notes.
+        """
+        plan, inputs = self.plan, workload.inputs(self.corpus)
+        labels = {spec: f"{spec.label} {workload.name}" for spec in specs}
+        cells: list[Cell] = []
+        with contextlib.ExitStack() as running:
+            rss: dict[ServerSpec, RssSampler] = {}
+            for spec in specs:
+                peer = self.instances[spec]
+                self._note_changed_source(peer, labels[spec])
+                peer.start(CORPUS_DIR, spec.processes)
+                running.callback(self._stop, peer, labels[spec])
+                rss[spec] = running.enter_context(RssSampler(peer.pid))
+            samples = {}
+            for spec in specs:
+                peer, label = self.instances[spec], labels[spec]
+                samples[spec] = self.sample(peer, workload, inputs, label)
+                if plan.warmup > 0:
+                    warm = self.paths(peer, workload, inputs, self.count(plan.warmup, CORES))
+                    self.window(peer, warm, CORES, plan.warmup, rss[spec], f"{label} warm-up")
+            for c in plan.concurrency:
+                reps: dict[ServerSpec, list[Rep]] = {spec: [] for spec in specs}
+                for round_ in rounds(specs, plan.repetitions):
+                    for spec in round_:
+                        peer = self.instances[spec]
+                        paths = self.paths(peer, workload, inputs, self.count(plan.seconds, c))
+                        label = f"{labels[spec]} c={c}"
+                        rep = self.window(peer, paths, c, plan.seconds, rss[spec], label)
+                        reps[spec].append(rep)
+                for spec in specs:
+                    nbytes, ssim = samples[spec]
+                    cell = Cell(spec.label, workload.name, c, tuple(reps[spec]), nbytes, ssim)
+                    cells.append(cell)
+                    s = cell.summary
+                    progress(
+                        f"{labels[spec]} c={c}: {s.rate:.1f} req/s, p99 {s.p99_ms:.0f} ms, "
+                        f"{s.cpu_ms:.1f} CPU-ms/req, {s.errors} errors, "
+                        f"{s.peak_rss_mb:.0f} MB, SSIM {ssim if ssim is None else round(ssim, 4)}"
+                    )
+        return cells
+
+    def _note_changed_source(self, peer: Peer, label: str) -> None:
         if isinstance(peer, Imgfleet) and source_fingerprint() != self.source:
             self.notes.append(
                 f"{label}: src/ changed since the run began "
                 f"(fingerprint {self.source} -> {source_fingerprint()}): other code ran"
             )
-        peer.start(CORPUS_DIR, spec.processes)
-        try:
-            with RssSampler(peer.pid) as rss:
-                nbytes, ssim = self.sample(peer, workload, inputs, label)
-                if plan.warmup > 0:
-                    warm = self.paths(peer, workload, inputs, self.count(plan.warmup, CORES))
-                    self.window(peer, warm, CORES, plan.warmup, rss, f"{label} warm-up")
-                for c in plan.concurrency:
-                    reps = []
-                    for _ in range(plan.repetitions):
-                        paths = self.paths(peer, workload, inputs, self.count(plan.seconds, c))
-                        reps.append(
-                            self.window(peer, paths, c, plan.seconds, rss, f"{label} c={c}")
-                        )
-                    cell = Cell(spec.label, workload.name, c, tuple(reps), nbytes, ssim)
-                    cells.append(cell)
-                    s = cell.summary
-                    progress(
-                        f"{label} c={c}: {s.rate:.1f} req/s, p99 {s.p99_ms:.0f} ms, "
-                        f"{s.cpu_ms:.1f} CPU-ms/req, {s.errors} errors, "
-                        f"{s.peak_rss_mb:.0f} MB, SSIM {ssim if ssim is None else round(ssim, 4)}"
-                    )
-        finally:
-            peer.stop()
+
+    def _stop(self, peer: Peer, label: str) -> None:
+        peer.stop()
         if isinstance(peer, Imgfleet) and peer.log_path is not None:
             self.notes += [f"{label}: {p}" for p in server_log_problems(peer.log_path)]
-        return cells
 
     def window_notes(self) -> list[str]:
         """Per window label: anything but 200s; other processes' CPU beside the server."""
@@ -353,6 +383,13 @@ class Bench:
         s = cell.summary
         progress(f"{label} c={c}: {s.rate:,.0f} req/s, p99 {s.p99_ms:.2f} ms")
         return cell
+
+
+def rounds(specs: Sequence[ServerSpec], repetitions: int) -> list[tuple[ServerSpec, ...]]:
+    """The order of one concurrency's windows: rounds over the servers, each round starting
+    with the next server, so none is always measured first (or right after its warm-up)."""
+    n = len(specs)
+    return [(*specs[r % n :], *specs[: r % n]) for r in range(repetitions)]
 
 
 def mean(values: Sequence[float]) -> float | None:

@@ -38,6 +38,11 @@ ORDER = {
         "workload by workload: every server in turn (each workload starting with the next "
         "server), the raw-library ceiling right after"
     ),
+    "window by window": (
+        "workload by workload, every server of it started, then per concurrency the "
+        "measured windows going round the servers (each round starting with the next), the "
+        "raw-library ceiling right after"
+    ),
 }
 SHARED_CORES = "wrk runs on the same {cores} cores as the servers, so it takes CPU from them"
 

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 from bench import compare, soak
 from bench.compare import FULL, QUICK, estimate_seconds, parse_servers
-from bench.measure import Bench, ServerSpec, effort, encoding_of
+from bench.measure import Bench, ServerSpec, effort, encoding_of, rounds
 from bench.records import Rep
 from bench.workloads import HEADLINE, WORKLOADS, by_name
 
@@ -40,6 +40,16 @@ def test_servers_take_turns_workload_by_workload() -> None:
     firsts = Counter(specs[0] for _, specs in plan)
     assert set(firsts) == set(FULL.servers)  # nobody is always measured first
     assert max(firsts.values()) - min(firsts.values()) <= 1
+
+
+def test_windows_go_round_the_servers() -> None:
+    """Each server gets every repetition, in rounds, and each round starts with the next."""
+    specs = FULL.servers
+    order = rounds(specs, FULL.repetitions)
+    assert len(order) == FULL.repetitions
+    assert all(sorted(r, key=str) == sorted(specs, key=str) for r in order)
+    assert [r[0] for r in order] == [specs[i % len(specs)] for i in range(FULL.repetitions)]
+    assert rounds(specs[:1], 2) == [specs[:1], specs[:1]]
 
 
 def test_the_time_budgets_hold() -> None:
