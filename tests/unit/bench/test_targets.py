@@ -27,6 +27,9 @@ def test_a_missed_lead_says_where_the_cpu_goes() -> None:
     assert lead.met is False
     assert "decoding 15.0 (75 %)" in lead.limit and "other 3.0" in lead.limit
     assert "cores kept busy" in lead.limit
+    noisy = {"workloads": {"fit512-jpeg": {"render_ms": 20, "decode_ms": 19, "encode_ms": 2}}}
+    lead = by_name(targets.targets(run, profile=noisy))["M JPEG fit 512, c = 2: lead"]
+    assert "add up to more than the whole" in lead.limit and "other" not in lead.limit
 
 
 def test_a_lead_above_the_raw_libraries_is_called_out_of_reach() -> None:
