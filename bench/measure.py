@@ -246,8 +246,9 @@ class Bench:
         Each server gets a fresh process, a sample fetch and a warm-up; then per concurrency
         the repetitions go round the servers, each round starting with the next one, so the
         windows compared are seconds apart, not minutes: the machine's speed drifts by as
-        much as the differences measured. The idle servers meanwhile cost no CPU; a window
-        where other processes took some says so in the notes.
+        much as the differences measured. An idle server costs no CPU, but one still
+        finishing requests queued in it when wrk stopped does: a window where other
+        processes took CPU says so in the notes.
         """
         plan, inputs = self.plan, workload.inputs(self.corpus)
         labels = {spec: f"{spec.label} {workload.name}" for spec in specs}
