@@ -17,7 +17,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +41,9 @@ CORES = os.cpu_count() or 1
 MB = 1024 * 1024
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CONTENDED_CORES = 0.2  # other processes' CPU in a window above which a note says so
+IDLE_CORES = 0.05  # a server using less CPU than this over SETTLE_STEP has finished its queue
+SETTLE_STEP = 0.2  # seconds between two readings of a server's CPU while it settles
+SETTLE_TIMEOUT = 60.0  # a server still busy after this long is named in the notes
 PATHS_PER_SECOND = 1_000  # URLs written per second of window: far above any render rate
 HIT_PATHS_PER_SECOND = 200_000  # the cap of a hit window (one URL, repeated)
 MIME = {"jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif", "png": "image/png"}
@@ -96,6 +99,28 @@ def tree_cpu_seconds(pid: int) -> float:
         with contextlib.suppress(OSError):  # exited between the listing and the read
             total += cpu_seconds(member)
     return total
+
+
+def settle(
+    read_cpu: Callable[[], float],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float | None:
+    """Wait until a server has finished the requests still queued in it when wrk stopped,
+    so that work does not land in the next server's window. `read_cpu` gives the server's
+    CPU seconds; idle means below IDLE_CORES over one SETTLE_STEP. Returns the seconds
+    waited, or None if it was still busy after SETTLE_TIMEOUT."""
+    began = before = clock()
+    cpu = read_cpu()
+    while True:
+        sleep(SETTLE_STEP)
+        now, used = clock(), read_cpu()
+        if used - cpu < IDLE_CORES * (now - before):
+            return now - began
+        if now - began >= SETTLE_TIMEOUT:
+            return None
+        before, cpu = now, used
 
 
 def machine_busy_seconds() -> float:
@@ -174,7 +199,8 @@ class Bench:
         label: str,
         max_requests: int | None = None,
     ) -> Rep:
-        """One wrk run; server CPU and peak RSS from its process tree."""
+        """One wrk run; server CPU and peak RSS from its process tree. Returns once the
+        server has settled (see `settle`)."""
         paths_file = write_paths(RUN_DIR / f"{peer.name}.txt", paths)
         cpu, busy, ours = tree_cpu_seconds(peer.pid), machine_busy_seconds(), own_cpu_seconds()
         began = time.monotonic()
@@ -195,6 +221,8 @@ class Bench:
         peak = max(rss.peak, tree_rss_bytes(peer.pid))
         if other_cores > CONTENDED_CORES:
             self.contended[label] = max(self.contended.get(label, 0.0), other_cores)
+        if settle(lambda: tree_cpu_seconds(peer.pid)) is None:
+            self.notes.append(f"{label}: still busy {SETTLE_TIMEOUT:.0f} s after wrk stopped")
         odd = self.odd.setdefault(label, Counter())
         odd.update({str(s): n for s, n in result.statuses.items() if s != 200})
         odd.update({"socket errors": result.socket_errors} if result.socket_errors else {})
@@ -246,9 +274,9 @@ class Bench:
         Each server gets a fresh process, a sample fetch and a warm-up; then per concurrency
         the repetitions go round the servers, each round starting with the next one, so the
         windows compared are seconds apart, not minutes: the machine's speed drifts by as
-        much as the differences measured. An idle server costs no CPU, but one still
-        finishing requests queued in it when wrk stopped does: a window where other
-        processes took CPU says so in the notes.
+        much as the differences measured. An idle server costs no CPU, and each window
+        ends only once its server has finished what was queued in it; a window where other
+        processes took CPU all the same says so in the notes.
         """
         plan, inputs = self.plan, workload.inputs(self.corpus)
         labels = {spec: f"{spec.label} {workload.name}" for spec in specs}

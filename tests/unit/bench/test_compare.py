@@ -7,7 +7,17 @@ from collections import Counter
 import pytest
 from bench import compare, soak
 from bench.compare import FULL, QUICK, estimate_seconds, parse_servers
-from bench.measure import Bench, ServerSpec, effort, encoding_of, rounds
+from bench.measure import (
+    IDLE_CORES,
+    SETTLE_STEP,
+    SETTLE_TIMEOUT,
+    Bench,
+    ServerSpec,
+    effort,
+    encoding_of,
+    rounds,
+    settle,
+)
 from bench.records import Rep
 from bench.workloads import HEADLINE, WORKLOADS, by_name
 
@@ -116,3 +126,36 @@ def test_window_notes_name_refusals_and_contention() -> None:
         "thumbor-2p fit512-jpeg c=4: other processes (or the hypervisor) took up to 0.50 "
         "cores during its windows: its figures are low",
     ]
+
+
+class FakeServer:
+    """A server's CPU over time on a fake clock: busy `cores` until `busy_until`."""
+
+    def __init__(self, cores: float, busy_until: float) -> None:
+        self.cores, self.busy_until, self.now = cores, busy_until, 0.0
+
+    def cpu(self) -> float:
+        return self.cores * min(self.now, self.busy_until)
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.parametrize(("busy_until", "waited"), [(0.0, 0.2), (1.0, 1.2), (1.1, 1.4)])
+def test_a_window_waits_for_its_server_to_finish_its_queue(
+    busy_until: float, waited: float
+) -> None:
+    server = FakeServer(2.0, busy_until)
+    found = settle(server.cpu, clock=lambda: server.now, sleep=server.sleep)
+    assert found == pytest.approx(waited)
+
+
+def test_a_server_busy_past_the_timeout_is_given_up_on() -> None:
+    server = FakeServer(0.5, SETTLE_TIMEOUT * 2)
+    assert settle(server.cpu, clock=lambda: server.now, sleep=server.sleep) is None
+    assert server.now == pytest.approx(SETTLE_TIMEOUT, abs=SETTLE_STEP)
+
+
+def test_a_server_below_the_idle_threshold_counts_as_idle() -> None:
+    server = FakeServer(IDLE_CORES / 2, 10.0)
+    assert settle(server.cpu, clock=lambda: server.now, sleep=server.sleep) == pytest.approx(0.2)
