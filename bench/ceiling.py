@@ -83,8 +83,11 @@ class CeilingResult:
     images: int  # rendered in the measured window, all workers
     seconds: float  # the measured window
     rate: float  # images per second, summed over workers
-    mean_bytes: float  # over one pass of every job
-    outputs: tuple[bytes, ...]  # that pass, in job order (for SSIM)
+    outputs: tuple[bytes, ...]  # one pass of every job, in job order (for SSIM); () if not asked
+
+    @property
+    def mean_bytes(self) -> float | None:
+        return sum(map(len, self.outputs)) / len(self.outputs) if self.outputs else None
 
 
 # --- geometry (pure) ---------------------------------------------------------------------
@@ -276,8 +279,10 @@ def measure(
     warmup: float = 2.0,
     encoding: Encoding | None = None,
     vips_concurrency: int = 1,
+    outputs: bool = True,
 ) -> CeilingResult:
-    """Images per second of `library` over `pairs`, then one pass of every job for SSIM."""
+    """Images per second of `library` over `pairs`, then (unless `outputs` is False: a
+    repeated window) one pass of every job for SSIM."""
     if library not in RENDERERS:
         raise ValueError(f"library: expected one of {LIBRARIES}, got {library!r}")
     jobs = [Job.of(path, work) for path, work in pairs]
@@ -314,8 +319,12 @@ def measure(
             process.join(timeout=30)
             if process.is_alive():
                 process.kill()
-    with context.Pool(workers, initializer=_setup, initargs=(library, vips_concurrency)) as pool:
-        outputs = tuple(pool.map(_one, [(job, library, enc) for job in jobs]))
+    rendered: tuple[bytes, ...] = ()
+    if outputs:
+        with context.Pool(
+            workers, initializer=_setup, initargs=(library, vips_concurrency)
+        ) as pool:
+            rendered = tuple(pool.map(_one, [(job, library, enc) for job in jobs]))
     return CeilingResult(
         library=library,
         versions=library_versions(library),
@@ -323,8 +332,7 @@ def measure(
         images=sum(n for n, _ in counts),
         seconds=max(elapsed for _, elapsed in counts),
         rate=sum(n / elapsed for n, elapsed in counts),
-        mean_bytes=sum(map(len, outputs)) / len(outputs),
-        outputs=outputs,
+        outputs=rendered,
     )
 
 
@@ -355,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
             library, [(p, work) for p in args.images], workers=args.workers, seconds=args.seconds
         )
         print(
-            f"{library:7} {found.rate:7.1f} img/s  {found.mean_bytes / 1024:7.1f} KiB mean"
+            f"{library:7} {found.rate:7.1f} img/s  {(found.mean_bytes or 0) / 1024:7.1f} KiB mean"
             f"  {found.workers} workers  {found.versions}"
         )
 

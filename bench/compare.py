@@ -1,18 +1,18 @@
 """Side by side: imgfleet vs thumbor and ipx, the raw-library ceiling, and nginx on hits.
 
-    .venv/bin/python -m bench.compare            # full run, every workload (about 35 min)
+    .venv/bin/python -m bench.compare            # full run, every workload (about 40 min)
     .venv/bin/python -m bench.compare --quick    # headline + L fill crop, c = 2 (about 2 min)
     .venv/bin/python -m bench.compare --soak     # imgfleet, L at c = 4 for 10 min: RSS drift
 
 Every request is a distinct URL (image x cachebuster), so no server wins by caching or
-coalescing. Workload by workload, every server takes its turn (each workload starting with
-the next server) and the raw-library ceiling follows, so the figures compared are measured
-minutes apart. Per server and workload a fresh server process gets a sample fetch (output
-bytes and SSIM against bench/quality.py's reference), a warm-up, then per concurrency
-`repetitions` measured wrk windows (bench/cycle.lua), the median reported. Server CPU and
-RSS are read from the server's process tree. Writes bench/results/<date>-<host>[-quick]
-.md/.json/.png; a full run refreshes latest.json and the table in docs/performance.md, a
-quick run latest-quick.json. Peers install themselves into bench/.peers/ on first use.
+coalescing. Workload by workload, every server of it gets a fresh process, a sample fetch
+(output bytes and SSIM against bench/quality.py's reference) and a warm-up; then per
+concurrency `repetitions` measured wrk windows (bench/cycle.lua) go round the servers, and
+at c = 2 round the raw libraries too, so the figures compared are measured seconds apart;
+the median is reported. Server CPU and RSS are read from the server's process tree.
+Writes bench/results/<date>-<host>[-quick].md/.json/.png; a full run refreshes latest.json
+and the table in docs/performance.md, a quick run latest-quick.json. Peers install
+themselves into bench/.peers/ on first use.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ FULL = Plan(
     repetitions=3,
     libraries=ceiling.LIBRARIES,
     ceiling_warmup=2.0,
-    ceiling_seconds=8.0,
+    ceiling_seconds=5.0,
     hit_concurrency=16,
     hit_seconds=10.0,
     hit_repetitions=3,
@@ -99,8 +99,8 @@ QUICK = replace(
     warmup=2.0,
     seconds=4.0,
     repetitions=2,
-    ceiling_warmup=1.0,
-    ceiling_seconds=4.0,
+    ceiling_warmup=0.5,
+    ceiling_seconds=3.0,
     hit_seconds=3.0,
     hit_repetitions=1,
 )
@@ -113,7 +113,7 @@ def estimate_seconds(plan: Plan) -> float:
     per_workload += len(plan.concurrency) * plan.repetitions * window
     cells = len(plan.servers) * len(plan.workloads) * per_workload
     ceiling_s = plan.ceiling_warmup + plan.ceiling_seconds + CEILING_OVERHEAD_S
-    ceilings = len(plan.libraries) * len(plan.workloads) * ceiling_s
+    ceilings = len(plan.libraries) * len(plan.workloads) * plan.repetitions * ceiling_s
     hits = 0.0 if not plan.hit_seconds else 2 * (START_S + 1 + plan.hit_repetitions * window)
     return cells + ceilings + hits
 
@@ -204,8 +204,9 @@ def run(plan: Plan, command: str) -> Run:
     cells: list[Cell] = []
     ceilings: list[Ceiling] = []
     for workload, specs in schedule(plan):
-        cells += bench.workload(specs, workload)
-        ceilings += bench.ceilings(workload)
+        found, raw = bench.workload(specs, workload)
+        cells += found
+        ceilings += raw
     hits = bench.hits() if plan.hit_seconds else []
     method = {
         "warmup": plan.warmup,
@@ -213,7 +214,7 @@ def run(plan: Plan, command: str) -> Run:
         "repetitions": plan.repetitions,
         "concurrency": list(plan.concurrency),
         "servers": [spec.label for spec in plan.servers],
-        "order": "window by window",
+        "order": "window by window, ceiling too",
         "ceiling_seconds": plan.ceiling_seconds,
         "ceiling_workers": CORES,
         "hit_concurrency": plan.hit_concurrency,

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pyvips
 
@@ -35,6 +36,8 @@ from bench.server import get
 from bench.workloads import HEADLINE, WORKLOADS, Workload
 from bench.wrk import run_wrk, write_paths
 
+T = TypeVar("T")
+
 RUN_DIR = CORPUS_DIR / "run" / "compare"  # URL lists and the hit file; ignored by git
 SRC_DIR = Path(__file__).resolve().parents[1] / "src"
 CORES = os.cpu_count() or 1
@@ -46,6 +49,7 @@ SETTLE_STEP = 0.2  # seconds between two readings of a server's CPU while it set
 SETTLE_TIMEOUT = 60.0  # a server still busy after this long is named in the notes
 PATHS_PER_SECOND = 1_000  # URLs written per second of window: far above any render rate
 HIT_PATHS_PER_SECOND = 200_000  # the cap of a hit window (one URL, repeated)
+CEILING_CONCURRENCY = 2  # the ceiling takes its turns with the servers' windows at this c
 MIME = {"jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif", "png": "image/png"}
 
 
@@ -268,19 +272,24 @@ class Bench:
             scores.append(scored.ssim)
         return mean(sizes), mean(scores)
 
-    def workload(self, specs: Sequence[ServerSpec], workload: Workload) -> list[Cell]:
-        """Every server on one workload: all started, then taking turns window by window.
+    def workload(
+        self, specs: Sequence[ServerSpec], workload: Workload
+    ) -> tuple[list[Cell], list[Ceiling]]:
+        """Every server on one workload, and the raw libraries: all started, then taking
+        turns window by window.
 
         Each server gets a fresh process, a sample fetch and a warm-up; then per concurrency
         the repetitions go round the servers, each round starting with the next one, so the
         windows compared are seconds apart, not minutes: the machine's speed drifts by as
-        much as the differences measured. An idle server costs no CPU, and each window
-        ends only once its server has finished what was queued in it; a window where other
+        much as the differences measured. At `ceiling_concurrency` the raw libraries take
+        their turns in the same rounds. An idle server costs no CPU, and each window ends
+        only once its server has finished what was queued in it; a window where other
         processes took CPU all the same says so in the notes.
         """
         plan, inputs = self.plan, workload.inputs(self.corpus)
         labels = {spec: f"{spec.label} {workload.name}" for spec in specs}
         cells: list[Cell] = []
+        runs: dict[str, list[ceiling.CeilingResult]] = {}
         with contextlib.ExitStack() as running:
             rss: dict[ServerSpec, RssSampler] = {}
             for spec in specs:
@@ -297,14 +306,20 @@ class Bench:
                     warm = self.paths(peer, workload, inputs, self.count(plan.warmup, CORES))
                     self.window(peer, warm, CORES, plan.warmup, rss[spec], f"{label} warm-up")
             for c in plan.concurrency:
+                libraries = plan.libraries if c == ceiling_concurrency(plan) else ()
+                members: tuple[ServerSpec | str, ...] = (*specs, *libraries)
                 reps: dict[ServerSpec, list[Rep]] = {spec: [] for spec in specs}
-                for round_ in rounds(specs, plan.repetitions):
-                    for spec in round_:
-                        peer = self.instances[spec]
+                for round_ in rounds(members, plan.repetitions):
+                    for member in round_:
+                        if isinstance(member, str):
+                            done = runs.setdefault(member, [])
+                            done.append(self.ceiling_window(member, workload, outputs=not done))
+                            continue
+                        peer = self.instances[member]
                         paths = self.paths(peer, workload, inputs, self.count(plan.seconds, c))
-                        label = f"{labels[spec]} c={c}"
-                        rep = self.window(peer, paths, c, plan.seconds, rss[spec], label)
-                        reps[spec].append(rep)
+                        label = f"{labels[member]} c={c}"
+                        rep = self.window(peer, paths, c, plan.seconds, rss[member], label)
+                        reps[member].append(rep)
                 for spec in specs:
                     nbytes, ssim = samples[spec]
                     cell = Cell(spec.label, workload.name, c, tuple(reps[spec]), nbytes, ssim)
@@ -315,7 +330,7 @@ class Bench:
                         f"{s.cpu_ms:.1f} CPU-ms/req, {s.errors} errors, "
                         f"{s.peak_rss_mb:.0f} MB, SSIM {ssim if ssim is None else round(ssim, 4)}"
                     )
-        return cells
+        return cells, [self._ceiling_of(found, workload) for found in runs.values()]
 
     def _note_changed_source(self, peer: Peer, label: str) -> None:
         if isinstance(peer, Imgfleet) and source_fingerprint() != self.source:
@@ -345,35 +360,34 @@ class Bench:
         """URLs for a window: more than any server can answer in it, so none repeats."""
         return int(seconds * PATHS_PER_SECOND) + connections
 
-    def ceilings(self, workload: Workload) -> list[Ceiling]:
-        """The raw libraries' rates for one workload, in-process, no HTTP."""
-        found = []
-        inputs = workload.inputs(self.corpus)
-        for library in self.plan.libraries:
-            result = ceiling.measure(
-                library,
-                [(image.path, workload) for image in inputs],  # type: ignore[misc]
-                workers=CORES,
-                seconds=self.plan.ceiling_seconds,
-                warmup=self.plan.ceiling_warmup,
-                encoding=encoding_of(workload),
-            )
-            scores = [
-                quality.score(out, image, workload).ssim
-                for out, image in zip(result.outputs, inputs, strict=True)
-            ]
-            x = Ceiling(
-                library,
-                workload.name,
-                result.workers,
-                result.rate,
-                result.mean_bytes,
-                mean(scores),
-            )
-            found.append(x)
-            ssim = None if x.ssim is None else round(x.ssim, 4)
-            progress(f"ceiling {library} {workload.name}: {x.rate:.1f} img/s, SSIM {ssim}")
-        return found
+    def ceiling_window(
+        self, library: str, workload: Workload, *, outputs: bool
+    ) -> ceiling.CeilingResult:
+        """One window of a raw library: the workload in-process, no HTTP, workers = cores;
+        `outputs` for its first, whose outputs give the bytes and SSIM."""
+        return ceiling.measure(
+            library,
+            [(image.path, workload) for image in workload.inputs(self.corpus)],  # type: ignore[misc]
+            workers=CORES,
+            seconds=self.plan.ceiling_seconds,
+            warmup=self.plan.ceiling_warmup,
+            encoding=encoding_of(workload),
+            outputs=outputs,
+        )
+
+    def _ceiling_of(self, found: list[ceiling.CeilingResult], workload: Workload) -> Ceiling:
+        """A library's windows on a workload: the median rate; bytes and SSIM of one pass."""
+        first, inputs = found[0], workload.inputs(self.corpus)
+        scores = [
+            quality.score(out, image, workload).ssim
+            for out, image in zip(first.outputs, inputs, strict=True)
+        ]
+        rate = statistics.median(x.rate for x in found)
+        nbytes = statistics.fmean(map(len, first.outputs))
+        x = Ceiling(first.library, workload.name, first.workers, rate, nbytes, mean(scores))
+        ssim = None if x.ssim is None else round(x.ssim, 4)
+        progress(f"ceiling {x.library} {workload.name}: {x.rate:.1f} img/s, SSIM {ssim}")
+        return x
 
     def hits(self) -> list[Cell]:
         """imgfleet serving one hot rendition, then nginx serving its bytes from disk."""
@@ -414,11 +428,18 @@ class Bench:
         return cell
 
 
-def rounds(specs: Sequence[ServerSpec], repetitions: int) -> list[tuple[ServerSpec, ...]]:
-    """The order of one concurrency's windows: rounds over the servers, each round starting
-    with the next server, so none is always measured first (or right after its warm-up)."""
-    n = len(specs)
-    return [(*specs[r % n :], *specs[: r % n]) for r in range(repetitions)]
+def rounds(members: Sequence[T], repetitions: int) -> list[tuple[T, ...]]:
+    """The order of one concurrency's windows: rounds over the servers (and raw libraries),
+    each round starting with the next member, so none is always measured first (or right
+    after its warm-up)."""
+    n = len(members)
+    return [(*members[r % n :], *members[: r % n]) for r in range(repetitions)]
+
+
+def ceiling_concurrency(plan: Plan) -> int:
+    """The concurrency whose rounds the raw libraries join: CEILING_CONCURRENCY (the one
+    the leads are judged at), or the plan's first if it has not that one."""
+    return CEILING_CONCURRENCY if CEILING_CONCURRENCY in plan.concurrency else plan.concurrency[0]
 
 
 def mean(values: Sequence[float]) -> float | None:

@@ -43,6 +43,11 @@ ORDER = {
         "measured windows going round the servers (each round starting with the next), the "
         "raw-library ceiling right after"
     ),
+    "window by window, ceiling too": (
+        "workload by workload, every server of it started, then per concurrency the "
+        "measured windows going round the servers, and at c = 2 round the raw libraries "
+        "too (each round starting with the next)"
+    ),
 }
 SHARED_CORES = "wrk runs on the same {cores} cores as the servers, so it takes CPU from them"
 

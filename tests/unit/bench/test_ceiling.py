@@ -122,5 +122,9 @@ def test_measure_counts_and_returns_one_pass_in_order(tmp_path: Path) -> None:
     assert found.images > 0 and found.rate > 0
     assert [_decode(o).size for o in found.outputs] == [(64, 43), (43, 64)]
     assert found.mean_bytes == sum(map(len, found.outputs)) / 2
+    repeated = measure(
+        "pillow", [(p, work) for p in paths], workers=1, seconds=0.2, warmup=0.0, outputs=False
+    )
+    assert repeated.rate > 0 and repeated.outputs == () and repeated.mean_bytes is None
     with pytest.raises(ValueError, match="library"):
         measure("magick", [(paths[0], work)])

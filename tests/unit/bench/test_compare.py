@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from bench import compare, soak
@@ -13,6 +14,7 @@ from bench.measure import (
     SETTLE_TIMEOUT,
     Bench,
     ServerSpec,
+    ceiling_concurrency,
     effort,
     encoding_of,
     rounds,
@@ -60,6 +62,13 @@ def test_windows_go_round_the_servers() -> None:
     assert all(sorted(r, key=str) == sorted(specs, key=str) for r in order)
     assert [r[0] for r in order] == [specs[i % len(specs)] for i in range(FULL.repetitions)]
     assert rounds(specs[:1], 2) == [specs[:1], specs[:1]]
+
+
+def test_the_raw_libraries_take_turns_at_the_headline_concurrency() -> None:
+    assert ceiling_concurrency(FULL) == ceiling_concurrency(QUICK) == 2
+    assert ceiling_concurrency(replace(FULL, concurrency=(4, 8))) == 4
+    members = (*QUICK.servers, *QUICK.libraries)
+    assert rounds(members, 2)[1] == (*members[1:], members[0])
 
 
 def test_the_time_budgets_hold() -> None:
