@@ -24,7 +24,7 @@ from typing import TypeVar
 
 import pyvips
 
-from bench import ceiling, quality
+from bench import ceiling, quality, targets
 from bench.corpus import CORPUS_DIR, CorpusImage
 from bench.load import server_log_problems
 from bench.peers import Peer
@@ -49,7 +49,6 @@ SETTLE_STEP = 0.2  # seconds between two readings of a server's CPU while it set
 SETTLE_TIMEOUT = 60.0  # a server still busy after this long is named in the notes
 PATHS_PER_SECOND = 1_000  # URLs written per second of window: far above any render rate
 HIT_PATHS_PER_SECOND = 200_000  # the cap of a hit window (one URL, repeated)
-CEILING_CONCURRENCY = 2  # the ceiling takes its turns with the servers' windows at this c
 MIME = {"jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif", "png": "image/png"}
 
 
@@ -437,9 +436,9 @@ def rounds(members: Sequence[T], repetitions: int) -> list[tuple[T, ...]]:
 
 
 def ceiling_concurrency(plan: Plan) -> int:
-    """The concurrency whose rounds the raw libraries join: CEILING_CONCURRENCY (the one
-    the leads are judged at), or the plan's first if it has not that one."""
-    return CEILING_CONCURRENCY if CEILING_CONCURRENCY in plan.concurrency else plan.concurrency[0]
+    """The concurrency whose rounds the raw libraries join: the one the leads are judged
+    at (`targets.C`), or the plan's first if it has not that one."""
+    return targets.C if targets.C in plan.concurrency else plan.concurrency[0]
 
 
 def mean(values: Sequence[float]) -> float | None:
