@@ -11,14 +11,17 @@ concurrency `repetitions` measured wrk windows (bench/cycle.lua) go round the se
 at c = 2 round the raw libraries too, so the figures compared are measured seconds apart;
 the median is reported. Server CPU and RSS are read from the server's process tree.
 Writes bench/results/<date>-<host>[-quick].md/.json/.png; a full run refreshes latest.json
-and the table in docs/performance.md, a quick run latest-quick.json. Peers install
-themselves into bench/.peers/ on first use.
+and the table in docs/performance.md, a quick run latest-quick.json. A full run never
+replaces another's files (a second one the same day is <date>-<host>-2) and ends with
+`python -m bench.profile`, whose figures its targets cite where they are missed. Peers
+install themselves into bench/.peers/ on first use.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import os
 import platform
 import re
@@ -57,8 +60,9 @@ from bench.workloads import WORKLOADS, Workload, by_name
 from bench.wrk import wrk_binary
 
 DEFAULT_SERVERS = "imgfleet:1,thumbor:1,thumbor:2,ipx:1"
-# Guesses for the time estimate, seconds: a server start, a sample fetch, a ceiling's overhead.
-START_S, SAMPLE_S, CEILING_OVERHEAD_S = 2.0, 1.5, 2.0
+# Guesses for the time estimate, seconds: a server start, a sample fetch, a ceiling's
+# overhead, a full run's closing profile.
+START_S, SAMPLE_S, CEILING_OVERHEAD_S, PROFILE_S = 2.0, 1.5, 2.0, 30.0
 
 
 def parse_servers(text: str) -> tuple[ServerSpec, ...]:
@@ -115,7 +119,8 @@ def estimate_seconds(plan: Plan) -> float:
     ceiling_s = plan.ceiling_warmup + plan.ceiling_seconds + CEILING_OVERHEAD_S
     ceilings = len(plan.libraries) * len(plan.workloads) * plan.repetitions * ceiling_s
     hits = 0.0 if not plan.hit_seconds else 2 * (START_S + 1 + plan.hit_repetitions * window)
-    return cells + ceilings + hits
+    profile = PROFILE_S if plan.mode == "full" else 0.0
+    return cells + ceilings + hits + profile
 
 
 # --- the run -----------------------------------------------------------------------------
@@ -245,6 +250,25 @@ def stem(started: str, host: str, mode: str) -> str:
     return f"{started[:10]}-{host}" + ("" if mode == "full" else f"-{mode}")
 
 
+def unused_stem(directory: Path, base: str) -> str:
+    """`base`, else `base-2`, `base-3`, ...: the first whose results file is not there yet.
+
+    Full runs are committed; a second one on the same day must not overwrite the first.
+    """
+    taken = {path.stem for path in directory.glob(f"{base}*.json")}
+    names = itertools.chain([base], (f"{base}-{n}" for n in itertools.count(2)))
+    return next(name for name in names if name not in taken)
+
+
+def profile(out: Path) -> None:
+    """`python -m bench.profile` in a fresh process, its JSON to `out`: where a render's CPU
+    goes on this machine, for the targets this run misses."""
+    progress("profile (python -m bench.profile) ...")
+    command = [sys.executable, "-m", "bench.profile", "--out", str(out)]
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(command, cwd=root, check=True, stdout=subprocess.DEVNULL, timeout=600)
+
+
 def parse_args(argv: Sequence[str] | None) -> tuple[Plan, argparse.Namespace]:
     parser = argparse.ArgumentParser(
         prog="python -m bench.compare", description=(__doc__ or "").split("\n\n")[0]
@@ -316,9 +340,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     latest = None
     if has_headline:
         latest = "latest.json" if plan.mode == "full" else f"latest-{plan.mode}.json"
-    written = report.write(
-        result, stem(result.started, result.host, result.mode), latest_name=latest
-    )
+    name = stem(result.started, result.host, result.mode)
+    if plan.mode == "full":
+        name = unused_stem(report.RESULTS_DIR, name)
+        profile(report.RESULTS_DIR / f"{name}-profile.json")
+    written = report.write(result, name, latest_name=latest)
     if plan.mode == "full" and has_headline:
         block = report.docs_block(result, written.facts, written.markdown.name)
         docs = report.DOCS_FILE

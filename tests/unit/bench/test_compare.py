@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from bench import compare, soak
@@ -116,6 +117,15 @@ def test_the_soak_warms_up_until_the_result_cache_stops_growing(
 def test_stem_names_the_date_host_and_mode() -> None:
     assert compare.stem("2026-11-24T01:00:00+00:00", "vm", "full") == "2026-11-24-vm"
     assert compare.stem("2026-11-24T01:00", "a b/c", "quick") == "2026-11-24-a-b-c-quick"
+
+
+def test_a_full_run_never_replaces_an_earlier_runs_files(tmp_path: Path) -> None:
+    assert compare.unused_stem(tmp_path, "2026-12-04-vm") == "2026-12-04-vm"
+    for name in ("2026-12-04-vm", "2026-12-04-vm-quick", "2026-12-04-vm-2", "2026-12-04-vm-3"):
+        (tmp_path / f"{name}.json").write_text("{}")
+    (tmp_path / "2026-12-04-vm-4-profile.json").write_text("{}")  # a profile run apart
+    assert compare.unused_stem(tmp_path, "2026-12-04-vm") == "2026-12-04-vm-4"
+    assert compare.unused_stem(tmp_path, "2026-12-05-vm") == "2026-12-05-vm"
 
 
 def test_the_hit_path_brings_imgfleet_and_nginx() -> None:
