@@ -12,7 +12,7 @@ and for a cache hit, the app's own share: one ASGI call into `App` with no serve
 headline rendered by as many threads as cores with no server: renders/s and cores kept
 busy, the engine's own parallelism to compare with the server's.
 
-    .venv/bin/python -m bench.profile     # ~15 s; bench/results/<date>-<host>-profile.json
+    .venv/bin/python -m bench.profile     # ~30 s; bench/results/<date>-<host>-profile.json
 """
 
 from __future__ import annotations
