@@ -20,7 +20,7 @@ from imgfleet.core.errors import UnsupportedMedia
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.core.source import SourceInfo
-from imgfleet.imaging.load import reduction
+from imgfleet.imaging.load import open_source, reduction
 from imgfleet.imaging.metadata import COPYRIGHT_FIELDS
 from imgfleet.imaging.transform import resize_target
 
@@ -80,7 +80,7 @@ def decode(
     """The JPEG decoded at the smallest n/8 scale that keeps the plan's pixels, or None."""
     if not applies(info, plan, options):
         return None
-    if not plain(pyvips.Image.jpegload_buffer(data), options):
+    if not plain(open_source(data), options):
         return None
     min_width, min_height = decode_size(info, *resize_target(plan))
     try:

@@ -48,28 +48,36 @@ def svg_scale(factor: float, info: SourceInfo, max_pixels: float) -> float:
     return min(1.0 / max(factor, 1e-6), cap)
 
 
+def open_source(data: bytes, **options: object) -> pyvips.Image:
+    """`data` opened by the loader that recognises it, read where it lies.
+
+    The `*load_buffer` loaders start with a copy of the whole source, which pyvips makes
+    holding the interpreter lock (measured: opening a 1 MB JPEG's header 0.24-0.39 ms that
+    way, 0.08 from a memory source; 4 MB: 0.6-1.0 against 0.08). A memory source is not
+    copied, and the image keeps `data` alive for as long as it needs it.
+    """
+    return pyvips.Image.new_from_source(pyvips.Source.new_from_memory(data), "", **options)
+
+
 def load(
     data: bytes, info: SourceInfo, plan: Plan, *, pages: int, max_pixels: float
 ) -> pyvips.Image:
-    """Decode `data`; `pages` > 1 loads that many frames as one strip with page-height."""
+    """Decode `data`; `pages` > 1 loads that many frames as one strip with page-height.
+
+    The loader is the one the probe found (`open_source` recognises the same bytes the
+    same way); the options are that loader's.
+    """
     factor = reduction(plan)
     match info.format:
         case ImageFormat.JPEG:
-            return pyvips.Image.jpegload_buffer(
-                data, shrink=jpeg_shrink(factor), access=ACCESS, fail_on=FAIL_ON
-            )
+            return open_source(data, shrink=jpeg_shrink(factor), access=ACCESS, fail_on=FAIL_ON)
         case ImageFormat.WEBP:
-            return pyvips.Image.webpload_buffer(
-                data, n=pages, scale=webp_scale(factor), access=ACCESS, fail_on=FAIL_ON
-            )
+            scale = webp_scale(factor)
+            return open_source(data, n=pages, scale=scale, access=ACCESS, fail_on=FAIL_ON)
         case ImageFormat.GIF:
-            return pyvips.Image.gifload_buffer(data, n=pages, access=ACCESS, fail_on=FAIL_ON)
-        case ImageFormat.PNG:
-            return pyvips.Image.pngload_buffer(data, access=ACCESS, fail_on=FAIL_ON)
-        case ImageFormat.AVIF:
-            return pyvips.Image.heifload_buffer(data, access=ACCESS, fail_on=FAIL_ON)
-        case ImageFormat.TIFF:
-            return pyvips.Image.tiffload_buffer(data, access=ACCESS, fail_on=FAIL_ON)
+            return open_source(data, n=pages, access=ACCESS, fail_on=FAIL_ON)
+        case ImageFormat.PNG | ImageFormat.AVIF | ImageFormat.TIFF:
+            return open_source(data, access=ACCESS, fail_on=FAIL_ON)
         case ImageFormat.SVG:
             scale = svg_scale(factor, info, max_pixels)
-            return pyvips.Image.svgload_buffer(data, scale=scale, access=ACCESS, fail_on=FAIL_ON)
+            return open_source(data, scale=scale, access=ACCESS, fail_on=FAIL_ON)

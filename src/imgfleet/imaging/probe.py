@@ -1,6 +1,6 @@
 """Probe: what a source is, read from its header without decoding a pixel.
 
-libvips opens images lazily, so `new_from_buffer` parses only the header; a decompression
+libvips opens images lazily, so opening a source parses only the header; a decompression
 bomb (a few KB declaring 50,000 x 50,000) costs what its header costs. The format is the
 loader that matched, never a file name or a media type; loaders outside `LOADERS` (matrix,
 csv, vips, anything libvips may grow) are refused, and untrusted ones are blocked
@@ -16,15 +16,16 @@ import pyvips
 from imgfleet.core.errors import UnsupportedMedia
 from imgfleet.core.options import ImageFormat
 from imgfleet.core.source import SourceInfo
+from imgfleet.imaging.load import open_source
 
 LOADERS: dict[str, ImageFormat] = {
-    "jpegload_buffer": ImageFormat.JPEG,
-    "pngload_buffer": ImageFormat.PNG,
-    "webpload_buffer": ImageFormat.WEBP,
-    "heifload_buffer": ImageFormat.AVIF,
-    "gifload_buffer": ImageFormat.GIF,
-    "tiffload_buffer": ImageFormat.TIFF,
-    "svgload_buffer": ImageFormat.SVG,
+    "jpegload_source": ImageFormat.JPEG,
+    "pngload_source": ImageFormat.PNG,
+    "webpload_source": ImageFormat.WEBP,
+    "heifload_source": ImageFormat.AVIF,
+    "gifload_source": ImageFormat.GIF,
+    "tiffload_source": ImageFormat.TIFF,
+    "svgload_source": ImageFormat.SVG,
 }
 
 # Formats whose pages are animation frames; other multi-page sources (TIFF, HEIF
@@ -39,7 +40,7 @@ def probe(data: bytes, *, svg_input: bool) -> SourceInfo:
     if not data:
         raise UnsupportedMedia(f"source: expected a {_SUPPORTED} image, received 0 bytes")
     try:
-        image = pyvips.Image.new_from_buffer(data, "")
+        image = open_source(data)
         loader = str(image.get("vips-loader"))
     except pyvips.Error as exc:
         if not svg_input and b"<svg" in data[:4096]:
@@ -63,7 +64,7 @@ def probe(data: bytes, *, svg_input: bool) -> SourceInfo:
 def source_format(image: pyvips.Image, loader: str, *, svg_input: bool) -> ImageFormat:
     fmt = LOADERS.get(loader)
     if fmt is None:
-        name = loader.removesuffix("_buffer").removesuffix("load") or "unknown"
+        name = loader.removesuffix("_source").removesuffix("load") or "unknown"
         raise UnsupportedMedia(f"source: expected a {_SUPPORTED} image, received {name}")
     if fmt is ImageFormat.SVG and not svg_input:
         raise UnsupportedMedia("source: SVG input is disabled on this server")
