@@ -259,9 +259,9 @@ def _hit_target(run: Run, profile: Mapping[str, Any] | None) -> Target:
     if not met and profile and profile.get("app_us_per_hit"):
         limit = (
             f"profile: imgfleet's app takes {profile['app_us_per_hit']:.1f} CPU-µs of the "
-            f"{1000 * mine.cpu_ms:.0f} µs a hit costs the server; the rest is uvicorn, asyncio "
-            f"and the kernel, on one interpreter thread (nginx: {1000 * nginx.cpu_ms:.0f} µs, "
-            "in C, one worker process per core)"
+            f"{1000 * mine.cpu_ms:.0f} µs a hit costs the server; the rest is uvicorn's "
+            "parser, the event loop and the kernel, on one interpreter thread "
+            f"(nginx: {1000 * nginx.cpu_ms:.0f} µs, in C, one worker process per core)"
         )
     return Target(
         "cache hits, c = 16",

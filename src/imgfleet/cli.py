@@ -48,16 +48,19 @@ def check(settings: Settings) -> None:
 def serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
+    from imgfleet.http.hot_path import hot_path_protocol
     from imgfleet.logs import configure_logging
     from imgfleet.wiring import build_app
 
     check(settings)
     configure_logging(settings.server.log_level)
     sys.setswitchinterval(settings.render.switch_interval)
+    app = build_app(settings)
     uvicorn.run(
-        build_app(settings),
+        app,
         host=host,
         port=port,
+        http=hot_path_protocol(app),
         access_log=False,
         log_config=None,
         server_header=False,

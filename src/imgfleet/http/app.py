@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -71,8 +72,50 @@ class App:
             return
         started = time.perf_counter()
         headers = dict(scope["headers"])
-        request_id = _request_id(headers) or f"{self._id_prefix}{next(self._ids):08x}"
+        request_id = self._request_id(headers)
         route, status, size, extra = await self._dispatch(scope, headers, receive, send, request_id)
+        self._done(started, request_id, scope["method"], scope["path"], route, status, size, extra)
+
+    def hot_response(self, target: bytes, request_headers: Headers) -> tuple[Headers, bytes] | None:
+        """The headers and body answering a GET of `target` when it is a hot rendition, made
+        without awaiting anything; None for any other request, which the ASGI path answers.
+
+        For a server protocol that answers hot renditions before building an ASGI request
+        (`http/hot_path.py`). Counted and logged like every request.
+        """
+        started = time.perf_counter()
+        headers = dict(request_headers)
+        if b"if-none-match" in headers:
+            return None
+        path = target.partition(b"?")[0].decode("utf-8", "surrogateescape")
+        try:
+            delivery = self.delivery.hot_hit(path, headers.get(b"accept", b"").decode("latin-1"))
+        except ImgfleetError:  # an expired URL: the ASGI path answers the error
+            return None
+        if delivery is None:
+            return None
+        request_id = self._request_id(headers)
+        body = delivery.rendition.body
+        logged = unquote(path) if "%" in path else path  # as uvicorn's scope["path"]
+        self._done(started, request_id, "GET", logged, "image", 200, len(body), {"cache": "hit"})
+        return [(b"x-request-id", request_id.encode()), *self._head(delivery)], body
+
+    def _request_id(self, headers: dict[bytes, bytes]) -> str:
+        """The client's X-Request-ID when usable, else the next of this process's ids."""
+        return _client_request_id(headers) or f"{self._id_prefix}{next(self._ids):08x}"
+
+    def _done(
+        self,
+        started: float,
+        request_id: str,
+        method: str,
+        path: str,
+        route: str,
+        status: int,
+        size: int,
+        extra: dict[str, Any],
+    ) -> None:
+        """Count a request and write its access log line."""
         elapsed = time.perf_counter() - started
         self.metrics.request_done(route, status, elapsed, size)
         if self.access_log:
@@ -80,8 +123,8 @@ class App:
                 "request",
                 extra={
                     "request_id": request_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
+                    "method": method,
+                    "path": path,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
                     "bytes": size,
@@ -235,7 +278,7 @@ def _etag_matches(header: bytes | None, etag: bytes) -> bool:
     return any(tag.strip().removeprefix(b"W/") == etag for tag in header.split(b","))
 
 
-def _request_id(headers: dict[bytes, bytes]) -> str | None:
+def _client_request_id(headers: dict[bytes, bytes]) -> str | None:
     """The client's X-Request-ID when it is short and printable."""
     value = headers.get(b"x-request-id")
     if value is None:

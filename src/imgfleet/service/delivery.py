@@ -129,14 +129,9 @@ class DeliveryService:
         holding a queue place until a worker is free. Hits never look at `gone`.
         """
         started = self.clock.monotonic()
-        hot = self._hot.get((raw_path, accept))
+        hot = self.hot_hit(raw_path, accept)
         if hot is not None:
-            if hot.expires is not None and hot.expires < self.clock.time():
-                raise Expired("the URL has expired")
-            rendition = self.results.get(hot.key)
-            if rendition is not None:
-                self.metrics.cache.hits += 1
-                return Delivery(rendition, hot, True)
+            return hot
 
         parsed = self._resolve(raw_path)
         options = parsed.options
@@ -172,6 +167,22 @@ class DeliveryService:
         if shared:
             self.metrics.coalesced.inc()
         return Delivery(rendition, presentation, False)
+
+    def hot_hit(self, raw_path: str, accept: str) -> Delivery | None:
+        """A hot path's rendition while the cache still holds it, else None; no await.
+
+        Raises Expired for a hot URL past its `expires`.
+        """
+        hot = self._hot.get((raw_path, accept))
+        if hot is None:
+            return None
+        if hot.expires is not None and hot.expires < self.clock.time():
+            raise Expired("the URL has expired")
+        rendition = self.results.get(hot.key)
+        if rendition is None:
+            return None
+        self.metrics.cache.hits += 1
+        return Delivery(rendition, hot, True)
 
     def _resolve(self, raw_path: str) -> ParsedPath:
         """Verify and parse a request path."""

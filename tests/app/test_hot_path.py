@@ -1,0 +1,221 @@
+"""Hot renditions answered in uvicorn's parser callback (http/hot_path.py), through a real
+server on loopback: the same answers as the ASGI path, in order, counted."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import h11
+import pytest
+import uvicorn
+
+from imgfleet.http.app import App
+from imgfleet.http.hot_path import hot_path_protocol
+from imgfleet.wiring import build_app
+from tests.app.conftest import make_settings, signed
+
+Answer = tuple[int, dict[bytes, bytes], bytes]
+
+
+class Served:
+    """imgfleet under uvicorn with the hot-path protocol, in a thread, on a free port."""
+
+    def __init__(self, app: App, keep_alive: int) -> None:
+        self.app = app
+        self.hot_answers = 0
+        answer_hot = app.hot_response
+
+        def counted(target: bytes, headers: list[tuple[bytes, bytes]]) -> object:
+            answer = answer_hot(target, headers)
+            self.hot_answers += answer is not None
+            return answer
+
+        app.hot_response = counted  # type: ignore[method-assign, assignment]
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            http=hot_path_protocol(app),
+            log_config=None,
+            timeout_keep_alive=keep_alive,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()))
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.app.delivery.admission.shutdown()
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=10)
+
+
+@pytest.fixture
+def served(images: Path) -> Iterator[Served]:
+    with Served(build_app(make_settings(images)), keep_alive=5) as s:
+        yield s
+
+
+def request(target: str, method: str = "GET", **headers: str) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1", "host: imgfleet.test"]
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def read_answers(sock: socket.socket, count: int, head: bool = False) -> list[Answer]:
+    """`count` responses read off one connection, in the order they came."""
+    conn, answers = h11.Connection(h11.CLIENT), []
+    while len(answers) < count:
+        method = "HEAD" if head else "GET"
+        conn.send(h11.Request(method=method, target="/", headers=[("host", "x")]))
+        conn.send(h11.EndOfMessage())
+        status, headers, body = 0, {}, b""
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(sock.recv(65536))
+            elif isinstance(event, h11.Response):
+                status, headers = event.status_code, dict(event.headers)
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                break
+        answers.append((status, headers, body))
+        if len(answers) < count:
+            conn.start_next_cycle()
+    return answers
+
+
+def warm(sock: socket.socket, path: str) -> list[Answer]:
+    """A miss, then the hit that makes `path` hot (only hits enter the hot-path memo)."""
+    sock.sendall(request(path) + request(path))
+    return read_answers(sock, 2)
+
+
+def without_per_request(headers: dict[bytes, bytes]) -> dict[bytes, bytes]:
+    return {k: v for k, v in headers.items() if k not in (b"date", b"x-request-id")}
+
+
+def test_a_hot_rendition_is_answered_as_the_asgi_path_answers_it(served: Served) -> None:
+    path = signed("rs:fit:120:90", "local:///photo.jpg", "webp")
+    with served.connect() as sock:
+        miss, asgi_hit = warm(sock, path)
+        assert served.hot_answers == 0
+        sock.sendall(request(path) + request(path, x_request_id="client-7"))
+        hot, echoed = read_answers(sock, 2)
+    assert served.hot_answers == 2
+    assert miss[0] == hot[0] == 200 and miss[2] == hot[2] and miss[2][:4] == b"RIFF"
+    assert without_per_request(hot[1]) == without_per_request(asgi_hit[1])
+    assert hot[1][b"x-request-id"] != asgi_hit[1][b"x-request-id"]
+    assert echoed[1][b"x-request-id"] == b"client-7"
+    assert {b"date", b"etag", b"content-length"} <= hot[1].keys()
+    text = served.app.metrics.exposition().decode()
+    assert 'imgfleet_requests_total{route="image",status="200"} 4.0' in text
+    assert 'imgfleet_cache_requests_total{result="hit"} 3.0' in text
+
+
+def test_pipelined_requests_are_answered_in_order(served: Served) -> None:
+    """A hot request behind a miss still rendering waits its turn (the ASGI path's queue)."""
+    small, large = (signed(f"w:{w}", "local:///photo.jpg", "jpg") for w in (40, 300))
+    with served.connect() as sock:
+        warm(sock, small)
+        sock.sendall(request(small) + request(large) + request(small) + request("/health"))
+        answers = read_answers(sock, 4)
+    assert [a[0] for a in answers] == [200, 200, 200, 200]
+    assert answers[0][2] == answers[2][2] != answers[1][2]
+    assert answers[3][2] == b"ok\n"
+    assert served.hot_answers == 1  # the second small one waited behind the large miss
+
+
+def test_conditional_head_and_closing_requests_take_the_asgi_path(served: Served) -> None:
+    path = signed("w:64", "local:///photo.jpg", "jpg")
+    with served.connect() as sock:
+        (_, headers, body), _ = warm(sock, path)
+        sock.sendall(request(path, if_none_match=headers[b"etag"].decode()))
+        assert read_answers(sock, 1)[0][:3:2] == (304, b"")
+        sock.sendall(request(path, "HEAD"))
+        [head] = read_answers(sock, 1, head=True)
+        assert head[0] == 200 and head[1][b"content-length"] == str(len(body)).encode()
+        assert served.hot_answers == 0
+        sock.sendall(request(path, connection="close"))
+        assert read_answers(sock, 1)[0][2] == body
+        assert sock.recv(1) == b""  # closed, as asked
+    assert served.hot_answers == 0
+
+
+def test_a_hot_url_past_its_expiry_gets_the_error(served: Served) -> None:
+    path = signed(f"exp:{int(time.time()) + 100}/w:12", "local:///photo.jpg", "jpg")
+    with served.connect() as sock:
+        assert [a[0] for a in warm(sock, path)] == [200, 200]
+        sock.sendall(request(path))
+        assert read_answers(sock, 1)[0][0] == 200
+        assert served.hot_answers == 1
+        served.app.delivery.clock.time = lambda: time.time() + 101  # type: ignore[method-assign]
+        sock.sendall(request(path))
+        assert read_answers(sock, 1)[0][0] == 404
+
+
+def test_an_idle_connection_is_closed_after_a_hot_answer(images: Path) -> None:
+    """The keep-alive timeout still applies when the last answer came from the hot path."""
+    with Served(build_app(make_settings(images)), keep_alive=1) as served:
+        path = signed("w:30", "local:///photo.jpg", "jpg")
+        with served.connect() as sock:
+            warm(sock, path)
+            sock.sendall(request(path))
+            read_answers(sock, 1)
+            assert served.hot_answers == 1
+            started = time.monotonic()
+            assert sock.recv(1) == b""
+            assert time.monotonic() - started < 5
+
+
+def test_a_request_pipelined_behind_a_hot_answer_outlives_its_keep_alive_timer(
+    images: Path,
+) -> None:
+    with Served(build_app(make_settings(images)), keep_alive=1) as served:
+        path = signed("w:30", "local:///photo.jpg", "jpg")
+        deliver = served.app.delivery.deliver
+
+        async def slow(*args: object, **kwargs: object) -> object:
+            await asyncio.sleep(1.5)
+            return await deliver(*args, **kwargs)  # type: ignore[arg-type]
+
+        with served.connect() as sock:
+            warm(sock, path)
+            served.app.delivery.deliver = slow  # type: ignore[method-assign, assignment]
+            sock.sendall(request(path) + request(signed("w:31", "local:///photo.jpg", "jpg")))
+            hot, slow_miss = read_answers(sock, 2)
+        assert served.hot_answers == 1 and hot[0] == slow_miss[0] == 200
+
+
+def test_a_hot_answer_is_logged_like_any_request(
+    images: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(images, server={"access_log": True})
+    with Served(build_app(settings), keep_alive=5) as served:
+        path = signed("w:33", "local:///photo.jpg", "jpg")
+        with served.connect() as sock, caplog.at_level(logging.INFO, "imgfleet.access"):
+            warm(sock, path)
+            sock.sendall(request(path, x_request_id="hot-1"))
+            read_answers(sock, 1)
+    assert served.hot_answers == 1
+    [line] = [r for r in caplog.records if getattr(r, "request_id", None) == "hot-1"]
+    assert (line.method, line.path, line.status, line.cache) == ("GET", path, 200, "hit")  # type: ignore[attr-defined]
