@@ -218,8 +218,9 @@ class RenderSettings(_Section):
     isolation: RenderIsolation = Field(
         RenderIsolation.THREADS,
         description="Where renders run: `threads` of the server process, or `processes` "
-        "(each with its own interpreter lock, so a busy event loop cannot slow them; the "
-        "source bytes are copied to the process).",
+        "(one per worker, fed over a socket: a crash in a codec library costs one request "
+        "and the worker is replaced; each source is copied to its process, and memory is "
+        "higher).",
     )
     switch_interval: float = Field(
         0.0005,

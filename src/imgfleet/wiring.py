@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from imgfleet.adapters.source.http import HttpSource
 from imgfleet.adapters.source.local import LocalSource
@@ -22,6 +21,7 @@ from imgfleet.service.admission import Admission
 from imgfleet.service.delivery import DeliveryConfig, DeliveryService
 from imgfleet.service.lru import ByteLRU
 from imgfleet.service.render_job import RenderJob, RenderResult
+from imgfleet.service.worker_processes import ProcessWorkers
 from imgfleet.settings import FormatSettings, LimitSettings, RenderIsolation, Settings
 
 
@@ -86,11 +86,8 @@ def build_app(settings: Settings) -> App:
     sources["http"] = sources["https"] = http
     render = settings.render
     if render.isolation is RenderIsolation.PROCESSES:
-        executor: Executor = ProcessPoolExecutor(
-            render.pool_size,
-            mp_context=multiprocessing.get_context("spawn"),  # never fork a threaded server
-            initializer=init_render_process,
-            initargs=(settings.formats, settings.limits),
+        executor: Executor = ProcessWorkers(
+            render.pool_size, init_render_process, (settings.formats, settings.limits)
         )
         run_render: Callable[[RenderJob], RenderResult] = render_in_process
     else:

@@ -36,6 +36,19 @@ class ImgfleetError(Exception):
         super().__init__(public_message)
         self.public_message = public_message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle by state, not by `__init__`'s arguments: errors cross to render processes."""
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(
+    cls: type[ImgfleetError], args: tuple[object, ...], state: dict[str, object]
+) -> ImgfleetError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class BadRequest(ImgfleetError):
     status, is_fault, reason = 400, False, "bad_request"
