@@ -97,6 +97,17 @@ async def test_a_worker_that_dies_fails_its_job_and_is_replaced(workers: Process
     assert marker == "ready" and pid != before and workers.pids == [pid]
 
 
+async def test_a_worker_that_died_while_idle_costs_no_job(workers: ProcessWorkers) -> None:
+    (before,) = workers.pids
+    os.kill(before, signal.SIGKILL)
+    for _ in range(100):
+        if not next(iter(workers._workers)).process.is_alive():
+            break
+        await asyncio.sleep(0.02)
+    marker, pid = await run(workers, marker_and_pid)
+    assert marker == "ready" and pid != before
+
+
 async def test_a_job_cancelled_while_it_waits_never_runs(
     workers: ProcessWorkers, tmp_path: Path
 ) -> None:

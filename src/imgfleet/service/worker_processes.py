@@ -10,8 +10,9 @@ job costs one wake-up each way, as with a thread.
 
 `submit` must be called on the event loop's thread (the admission does); futures follow the
 `Executor` contract: a job cancelled before a worker takes it never runs, one that runs
-keeps its worker until it finishes. A worker that dies (killed, or a crash in a codec
-library) fails only its job, with `WorkerLost`, and is replaced.
+keeps its worker until it finishes. A worker that dies during a job (a crash in a codec
+library, say) fails only that job, with `WorkerLost`, and is replaced; one found dead
+before a job is replaced first, so that job does not pay for it.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ class ProcessWorkers(Executor):
                 call.add_done_callback(self._calls.discard)
 
     async def _call(self, worker: _Worker, future: Future[Any], payload: bytes) -> None:
+        if not worker.process.is_alive():  # died while idle (the OOM killer, say): not this job
+            worker = self._replace(worker)
         try:
             reply = await worker.call(payload)
         except (OSError, EOFError):  # asyncio's IncompleteReadError is an EOFError
