@@ -129,6 +129,18 @@ async def test_shutdown_ends_the_workers(tmp_path: Path) -> None:
         pool.submit(marker_and_pid)
 
 
+async def test_shutdown_cancels_the_jobs_still_waiting(tmp_path: Path) -> None:
+    pool = ProcessWorkers(1, set_up, ("ready",))
+    busy = pool.submit(touch_after, str(tmp_path / "first"), 0.2)
+    waiting = pool.submit(touch_after, str(tmp_path / "second"), 0)
+    pool.shutdown(wait=False)
+    assert waiting.cancelled()
+    with pytest.raises(WorkerLost):  # its worker's socket closed under it
+        await asyncio.wrap_future(busy)
+    pool.shutdown(wait=True)
+    assert not (tmp_path / "second").exists()
+
+
 def test_at_least_one_worker() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         ProcessWorkers(0, set_up)

@@ -101,16 +101,16 @@ class ProcessWorkers(Executor):
             reply = await worker.call(payload)
         except (OSError, EOFError):  # asyncio's IncompleteReadError is an EOFError
             future.set_exception(WorkerLost("render: the worker process died"))
-            if self._closed:
-                return
-            worker = self._replace(worker)
+            if not self._closed:
+                worker = self._replace(worker)
         else:
             if isinstance(reply, _Failure):
                 future.set_exception(reply.error)
             else:
                 future.set_result(reply)
-        self._idle.append(worker)
-        self._dispatch()
+        if not self._closed:
+            self._idle.append(worker)
+            self._dispatch()
 
     def _start(self) -> _Worker:
         return _Worker(self._context, *self._setup)
@@ -124,11 +124,14 @@ class ProcessWorkers(Executor):
         return worker
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Close every worker's socket: each exits once its current job, if any, is done."""
+        """Close every worker's socket: each exits once its current job, if any, is done.
+
+        Jobs still waiting for a worker are cancelled whatever `cancel_futures` says: no
+        worker is left to run them.
+        """
         self._closed = True
-        if cancel_futures:
-            while self._waiting:
-                self._waiting.popleft()[0].cancel()
+        while self._waiting:
+            self._waiting.popleft()[0].cancel()
         for worker in self._workers:
             worker.close()
         if wait:
