@@ -163,7 +163,8 @@ def environment(plan: Plan, peers: dict[str, Peer]) -> dict[str, str]:
     found["encoding"] = (
         "JPEG q80 baseline 4:2:0 (imgfleet and the ceiling: optimised Huffman tables); "
         f"WebP q75 effort 4; AVIF q65 8-bit 4:2:0 effort {avif} (libvips scale; aom speed "
-        f"{9 - avif}); PNG zlib 6 (imgfleet and the ceiling: adaptive row filters)"
+        f"{9 - avif}); PNG deflate level 6 (imgfleet and the ceiling: adaptive row filters, "
+        "zlib-ng)"
     )
     return found
 

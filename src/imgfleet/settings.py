@@ -172,7 +172,9 @@ class FormatSettings(_Section):
         "faster than iq), iq (libavif's default, for perceptual metrics such as "
         "SSIMULACRA2) or psnr.",
     )
-    png_compression: int = Field(6, ge=0, le=9, description="PNG zlib compression level.")
+    png_compression: int = Field(
+        6, ge=0, le=9, description="PNG deflate level for zlib-ng, 0 (none) to 9."
+    )
     strip_metadata: bool = Field(True, description="Strip EXIF/XMP/IPTC from results.")
     keep_copyright: bool = Field(True, description="Keep copyright EXIF when stripping.")
     strip_color_profile: bool = Field(

@@ -18,7 +18,7 @@ from imgfleet.core.errors import RenderTimeout, UnsupportedMedia
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.core.source import SourceInfo
-from imgfleet.imaging import colour, fastjpeg, pillow_save, pipeline, transform
+from imgfleet.imaging import colour, fastjpeg, pillow_save, pipeline, png_save, transform
 from imgfleet.imaging.context import Context
 from imgfleet.imaging.deadline import Deadline
 from imgfleet.imaging.load import load
@@ -39,7 +39,7 @@ ENGINE_REVISION = 7
 ENGINE_VERSION = (
     f"vips-engine/{ENGINE_REVISION}"
     f"+libvips-{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
-    f"+{fastjpeg.VERSION}+{pillow_save.VERSION}"
+    f"+{fastjpeg.VERSION}+{pillow_save.VERSION}+{png_save.VERSION}"
 )
 
 

@@ -8,7 +8,7 @@ import pyvips
 
 from imgfleet.core.errors import UnsupportedMedia
 from imgfleet.core.options import ImageFormat
-from imgfleet.imaging import pillow_save
+from imgfleet.imaging import pillow_save, png_save
 from imgfleet.imaging.context import Context
 from imgfleet.settings import FormatSettings
 
@@ -34,6 +34,9 @@ def save(
                 keep=keep,
             )
         case ImageFormat.PNG:
+            fast = png_save.png(image, formats.png_compression, keep)
+            if fast is not None:
+                return fast
             # Adaptive row filters: ~25 % smaller photos than none, for ~40 % more encode time.
             return image.pngsave_buffer(
                 compression=formats.png_compression, filter="all", keep=keep
