@@ -58,13 +58,14 @@ def filtered(rows: np.ndarray, bpp: int) -> np.ndarray:
     choose; `bpp` is bytes per pixel."""
     height, width = rows.shape
     out = np.empty((height, width + 1), np.uint8)
-    above = np.zeros((height + 1, width), np.uint8)  # above[i]: the row before row i
-    above[1:] = rows
     index = np.arange(BLOCK_ROWS)
     for top in range(0, height, BLOCK_ROWS):
         x = rows[top : top + BLOCK_ROWS]
         count = x.shape[0]
-        b = above[top : top + count]
+        if top:
+            b = rows[top - 1 : top + count - 1]
+        else:  # the first row's "above" is zeros
+            b = np.vstack((np.zeros((1, width), np.uint8), x[:-1]))
         a = np.zeros_like(x)
         a[:, bpp:] = x[:, :-bpp]
         c = np.zeros_like(x)

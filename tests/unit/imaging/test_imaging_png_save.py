@@ -64,6 +64,16 @@ def test_writes_the_pixels_with_libvips_row_filters(bands: int) -> None:
     assert [kind for kind, _ in _chunks(data)] == [b"IHDR", b"IDAT", b"IEND"]
 
 
+@pytest.mark.parametrize("size", [(1, 1), (1, 40), (40, 1), (7, 33)])
+def test_writes_images_of_any_shape(size: tuple[int, int]) -> None:
+    image = imagegen.pattern(*size, bands=4).copy_memory()
+    data = png_save.png(image, 6, NONE)
+    assert data is not None
+    assert (decode(data) == image).min() == 255
+    unpacked = bytes(image.pngsave_buffer(compression=0, filter="all", keep=NONE))
+    assert _scanlines(data) == _scanlines(unpacked)
+
+
 def test_splits_a_long_stream_into_several_idat_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(png_save, "IDAT_BYTES", 1000)
     image = _image(3)
