@@ -9,9 +9,9 @@ workload's inputs), with the engine and the options `imgfleet serve` gets in a c
 
 and for a cache hit, the app's own share: one `App.hot_response`, what the server's protocol
 asks of the app for a hot rendition (the rest of a hit's CPU is uvicorn's parser callbacks,
-the event loop and the kernel). Last, the
-headline rendered by as many threads as cores with no server: renders/s and cores kept
-busy, the engine's own parallelism to compare with the server's.
+the event loop and the kernel). Per workload too, the encoder run by as many threads as
+cores (encodes/s and cores kept busy), and the headline rendered that way and by as many
+processes: the engine's own parallelism, to compare with the server's.
 
     .venv/bin/python -m bench.profile     # ~30 s; bench/results/<date>-<host>-profile.json
 """
@@ -54,6 +54,7 @@ from imgfleet.wiring import build_app, delivery_config
 
 ROUNDS = 3
 THREADED_RENDERS = 400
+THREADED_ENCODES = 60
 HIT_CALLS = 20_000
 
 
@@ -132,31 +133,33 @@ def profile_workload(w: Workload, settings: Settings, engine: VipsEngine) -> dic
     headline = w.name == WORKLOADS[0].name
     parallel: dict[str, float] = {}
     if headline:
-        parallel = in_threads(render, THREADED_RENDERS) | in_processes(w.name, THREADED_RENDERS)
+        renders_s, busy = in_threads(render, THREADED_RENDERS)
+        parallel = {"threads_renders_s": renders_s, "threads_cores_busy": busy}
+        parallel |= in_processes(w.name, THREADED_RENDERS)
+    encodes_s, encode_busy = in_threads(encode, THREADED_ENCODES)
     return parallel | {
         "render_ms": round(cpu_ms(render, repeat), 2),
         "decode_ms": round(cpu_ms(decode, repeat), 2),
         "encode_ms": round(cpu_ms(encode, repeat), 2),
+        "threads_encodes_s": encodes_s,
+        "threads_encode_cores_busy": encode_busy,
     }
 
 
-def in_threads(render: Callable[[], object], count: int) -> dict[str, float]:
-    """`count` renders shared by one thread per core: renders/s and cores kept busy."""
+def in_threads(work: Callable[[], object], count: int) -> tuple[float, float]:
+    """`count` calls of `work` shared by one thread per core: calls/s and cores kept busy."""
     cores = os.cpu_count() or 1
     per_thread = count // cores
     started, cpu = time.perf_counter(), time.process_time()
     threads = [
-        threading.Thread(target=lambda: [render() for _ in range(per_thread)]) for _ in range(cores)
+        threading.Thread(target=lambda: [work() for _ in range(per_thread)]) for _ in range(cores)
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
-    return {
-        "threads_renders_s": round(per_thread * cores / wall, 1),
-        "threads_cores_busy": round((time.process_time() - cpu) / wall, 2),
-    }
+    return round(per_thread * cores / wall, 1), round((time.process_time() - cpu) / wall, 2)
 
 
 def _renders_in_a_process(name: str, count: int, barrier: Any, results: Any) -> None:
