@@ -64,13 +64,6 @@ def test_save_takes_pillow_for_a_plain_webp(monkeypatch: pytest.MonkeyPatch) -> 
     assert decode(data).width == 64
 
 
-def _strip(image: pyvips.Image) -> pyvips.Image:
-    """Three frames stacked as an animation strip."""
-    strip = pyvips.Image.arrayjoin([image] * 3, across=1).copy()
-    strip.set_type(pyvips.GValue.gint_type, "page-height", image.height)
-    return strip
-
-
 @pytest.mark.parametrize("case", ["keep-exif", "grey", "two-bands", "16-bit", "animation"])
 def test_webp_declines_what_it_cannot_write(case: str) -> None:
     image = imagegen.pattern(64, 48)
@@ -82,7 +75,7 @@ def test_webp_declines_what_it_cannot_write(case: str) -> None:
     elif case == "16-bit":
         image = image.colourspace("rgb16")
     elif case == "animation":
-        image = _strip(image)
+        image = imagegen.frames_strip(64, 48, 3)
     assert pillow_save.webp(image, 75, 4, keep) is None
 
 
