@@ -34,7 +34,7 @@ def load_settings() -> Settings:
 
 def check(settings: Settings) -> None:
     """Build everything the service would build at start, so bad settings fail here."""
-    from imgfleet.wiring import delivery_config
+    from imgfleet.wiring.config import delivery_config
 
     root = settings.sources.local_root
     if root is not None and not root.is_dir():
@@ -45,28 +45,21 @@ def check(settings: Settings) -> None:
         raise SystemExit(f"invalid setting IMGFLEET_SECURITY__PRESETS: {error}") from None
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    import uvicorn
-
-    from imgfleet.http.hot_path import hot_path_protocol
+def serve(settings: Settings, host: str | None, port: int | None) -> None:
+    from imgfleet.http import server
     from imgfleet.logs import configure_logging
-    from imgfleet.wiring import build_app
+    from imgfleet.wiring.app import build_app, server_config
+    from imgfleet.wiring.dependencies import open_dependencies
 
     check(settings)
     configure_logging(settings.server.log_level)
     sys.setswitchinterval(settings.render.switch_interval)
-    app = build_app(settings)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        http=hot_path_protocol(app),
-        access_log=False,
-        log_config=None,
-        server_header=False,
-        proxy_headers=False,  # no client address is used; skips a middleware per request
-        timeout_graceful_shutdown=10,
-    )
+
+    async def main() -> None:
+        async with open_dependencies(settings) as deps:
+            await server.HttpServer(build_app(deps), server_config(settings, host, port)).serve()
+
+    server.run(main())
 
 
 def signed_path(settings: Settings, options: str, source: str, ext: str | None, plain: bool) -> str:
@@ -79,7 +72,7 @@ def signed_path(settings: Settings, options: str, source: str, ext: str | None, 
     path = "/" + "/".join(part for part in (options.strip("/"), tail) if part)
     pairs = settings.security.key_pairs
     if not pairs:
-        return "/insecure" + path
+        return "/insecure" + path  # any signature passes when the server has no keys
     key, salt = pairs[0]
     return "/" + sign(path, key, salt, settings.security.signature_size) + path
 
@@ -101,7 +94,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     p_serve = commands.add_parser("serve", help="run the HTTP service")
     p_serve.add_argument("--host", help="bind address (default: settings, 127.0.0.1)")
-    p_serve.add_argument("--port", type=int, help="TCP port (default: settings, 8080)")
+    p_serve.add_argument(
+        "--port", type=int, help="TCP port (default: settings, 8080; 0: a free one, logged)"
+    )
 
     p_sign = commands.add_parser("sign", help="print a signed URL")
     p_sign.add_argument("options", help="processing options, e.g. rs:fill:300:200/q:80")
@@ -122,9 +117,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     settings = load_settings()
     if args.command == "serve":
-        port = settings.server.port if args.port is None else args.port
-        serve(settings, args.host or settings.server.host, port)
+        serve(settings, args.host, args.port)
     elif args.command == "sign":
+        if not settings.security.key_pairs:
+            print(
+                "imgfleet sign: no signing keys are set (IMGFLEET_SECURITY__KEYS), so this URL "
+                "is unsigned: a server with keys refuses it",
+                file=sys.stderr,
+            )
         print(
             args.base_url.rstrip("/")
             + signed_path(settings, args.options, args.source, args.ext, args.plain)

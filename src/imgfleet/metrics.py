@@ -1,4 +1,8 @@
-"""Prometheus metrics of one service instance, in a registry of its own."""
+"""Prometheus metrics of one service instance, in a registry of its own.
+
+`Metrics` is what the delivery service counts through (`ports.DeliveryMetrics`) and what the
+HTTP shell counts requests with and exports.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
+
+from imgfleet.core.options import ImageFormat
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _BOUNDS = (*map(floatToGoString, _LATENCY_BUCKETS), "+Inf")
@@ -102,7 +108,7 @@ class Metrics:
         )
         self.cache = CacheStats()
         r.register(self.cache)
-        self.coalesced = Counter(
+        self.renders_coalesced = Counter(
             "imgfleet_renders_coalesced",
             "Requests served by another's render (single-flight)",
             registry=r,
@@ -122,12 +128,35 @@ class Metrics:
             ["reason"],
             registry=r,
         )
-        self.result_cache_bytes = Gauge(
+        self.result_cache_size = Gauge(
             "imgfleet_result_cache_bytes", "Bytes held by the result cache", registry=r
         )
 
     def request_done(self, route: str, status: int, seconds: float, size: int) -> None:
         self.requests.add(route, status, seconds, size)
+
+    def cache_hit(self) -> None:
+        self.cache.hits += 1
+
+    def cache_miss(self) -> None:
+        self.cache.misses += 1
+
+    def coalesced(self) -> None:
+        self.renders_coalesced.inc()
+
+    def rendered(self, fmt: ImageFormat, seconds: float) -> None:
+        self.render_duration.labels(fmt.value).observe(seconds)
+
+    def source_failed(self, reason: str) -> None:
+        self.source_errors.labels(reason).inc()
+
+    def result_cache_bytes(self, size: int) -> None:
+        self.result_cache_size.set(size)
+
+    def render_load(self, running: int, queued: int) -> None:
+        """The render pool's state, set as the metrics are scraped."""
+        self.renders_in_flight.set(running)
+        self.renders_queued.set(queued)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,4 +1,5 @@
-"""The interfaces the service depends on; adapters and the imaging engine implement them."""
+"""The interfaces the service depends on; adapters, the imaging engine and the metrics
+implement them, and `imgfleet.testing` holds a test double of each."""
 
 from __future__ import annotations
 
@@ -10,15 +11,23 @@ from imgfleet.core.source import SourceInfo
 
 
 class SourceLoader(Protocol):
-    """Fetches the bytes of one source URL scheme."""
+    """Fetches the bytes of one source URL scheme.
+
+    Raises `SourceNotFound` for a missing source, `TooLarge` past `max_bytes`,
+    `ForbiddenSource` for one it may not read, `OriginError`/`OriginTimeout` when the place
+    it reads from fails.
+    """
 
     async def fetch(self, url: str, max_bytes: int) -> bytes: ...
 
 
 class Engine(Protocol):
-    """Reads headers and renders; synchronous, called from worker threads."""
+    """Reads headers and renders; synchronous, called from worker threads or processes."""
 
-    version: str
+    @property
+    def version(self) -> str:
+        """Names everything that changes the bytes rendered for the same inputs."""
+        ...
 
     def probe(self, data: bytes) -> SourceInfo: ...
 
@@ -38,3 +47,19 @@ class Clock(Protocol):
     def time(self) -> float: ...  # unix seconds, for `expires`
 
     def monotonic(self) -> float: ...  # for deadlines and durations
+
+
+class DeliveryMetrics(Protocol):
+    """What the delivery service counts; `imgfleet.metrics.Metrics` exports it."""
+
+    def cache_hit(self) -> None: ...
+
+    def cache_miss(self) -> None: ...
+
+    def coalesced(self) -> None: ...  # a miss that joined another's render
+
+    def rendered(self, fmt: ImageFormat, seconds: float) -> None: ...
+
+    def source_failed(self, reason: str) -> None: ...
+
+    def result_cache_bytes(self, size: int) -> None: ...

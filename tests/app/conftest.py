@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,13 @@ import pytest
 
 from imgfleet.core.signing import sign
 from imgfleet.http.app import App
+from imgfleet.http.asgi import Receive, Scope, Send
+from imgfleet.metrics import Metrics
+from imgfleet.ports import Engine
+from imgfleet.service.delivery import DeliveryService
 from imgfleet.settings import Settings
-from imgfleet.wiring import build_app
+from imgfleet.wiring.app import build_app
+from imgfleet.wiring.dependencies import open_dependencies
 from tests import imagegen
 
 KEY, SALT = b"secret", b"hello"
@@ -43,25 +50,51 @@ def make_settings(root: Path, **sections: dict[str, Any]) -> Settings:
     return Settings(**base)
 
 
-AppFactory = Callable[..., App]
+@dataclass(frozen=True, slots=True)
+class AppUnderTest:
+    """The ASGI app with the dependencies it was built over, open while the test runs."""
+
+    app: App
+    delivery: DeliveryService
+    metrics: Metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://imgfleet.test"
+        )
+
+
+@asynccontextmanager
+async def app_under_test(
+    settings: Settings, engine: Engine | None = None
+) -> AsyncIterator[AppUnderTest]:
+    async with open_dependencies(settings, engine=engine) as deps:
+        yield AppUnderTest(build_app(deps), deps.delivery, deps.metrics)
+
+
+AppFactory = Callable[..., Awaitable[AppUnderTest]]
 
 
 @pytest.fixture
-def make_app(images: Path) -> AppFactory:
-    def factory(**sections: dict[str, Any]) -> App:
-        return build_app(make_settings(images, **sections))
+async def make_app(images: Path) -> AsyncIterator[AppFactory]:
+    """Builds apps with settings sections changed; each stays open until the test ends."""
+    async with AsyncExitStack() as stack:
 
-    return factory
+        async def factory(**sections: dict[str, Any]) -> AppUnderTest:
+            settings = make_settings(images, **sections)
+            return await stack.enter_async_context(app_under_test(settings))
+
+        yield factory
 
 
 @pytest.fixture
 async def client(make_app: AppFactory) -> AsyncIterator[httpx.AsyncClient]:
-    app = make_app()
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://imgfleet.test"
-    ) as c:
+    app = await make_app()
+    async with app.client() as c:
         yield c
-    app.delivery.admission.shutdown()
 
 
 def signed(options: str, source: str, ext: str | None = None, plain: bool = False) -> str:

@@ -46,12 +46,9 @@ def library(images: Path) -> Path:
 
 
 async def get(app_factory: AppFactory, path: str, **sections: dict[str, object]) -> httpx.Response:
-    app = app_factory(**sections)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        response = await client.get(path)
-    app.delivery.admission.shutdown()
-    return response
+    app = await app_factory(**sections)
+    async with app.client() as client:
+        return await client.get(path)
 
 
 @pytest.mark.parametrize("source", list(SOURCES))

@@ -1,4 +1,4 @@
-"""Hot renditions answered in uvicorn's parser callback (http/hot_path.py), through a real
+"""Hot renditions answered in the server's parser callback (http/server.py), through a real
 server on loopback: the same answers as the ASGI path, in order, counted."""
 
 from __future__ import annotations
@@ -6,29 +6,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import h11
 import pytest
-import uvicorn
 
-from imgfleet.http.app import App
-from imgfleet.http.hot_path import hot_path_protocol
-from imgfleet.wiring import build_app
 from tests.app.conftest import make_settings, signed
+from tests.serving import Served
 
 Answer = tuple[int, dict[bytes, bytes], bytes]
 
 
-class Served:
-    """imgfleet under uvicorn with the hot-path protocol, in a thread, on a free port."""
+class HotServed(Served):
+    """The server, counting the requests its hot path answered."""
 
-    def __init__(self, app: App, keep_alive: int) -> None:
-        self.app = app
+    def __init__(self, images: Path, keep_alive: int = 5, **sections: dict[str, Any]) -> None:
+        super().__init__(make_settings(images, **sections), keep_alive_seconds=keep_alive)
         self.hot_answers = 0
+
+    def __enter__(self) -> HotServed:
+        super().__enter__()
+        app = self.app.app
         answer_hot = app.hot_response
 
         def counted(target: bytes, headers: list[tuple[bytes, bytes]]) -> object:
@@ -37,40 +38,12 @@ class Served:
             return answer
 
         app.hot_response = counted  # type: ignore[method-assign, assignment]
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            http=hot_path_protocol(app),
-            log_config=None,
-            timeout_keep_alive=keep_alive,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()))
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.01)
         return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.app.delivery.admission.shutdown()
-
-    def connect(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.port), timeout=10)
 
 
 @pytest.fixture
-def served(images: Path) -> Iterator[Served]:
-    with Served(build_app(make_settings(images)), keep_alive=5) as s:
+def served(images: Path) -> Iterator[HotServed]:
+    with HotServed(images) as s:
         yield s
 
 
@@ -114,7 +87,7 @@ def without_per_request(headers: dict[bytes, bytes]) -> dict[bytes, bytes]:
     return {k: v for k, v in headers.items() if k not in (b"date", b"x-request-id")}
 
 
-def test_a_hot_rendition_is_answered_as_the_asgi_path_answers_it(served: Served) -> None:
+def test_a_hot_rendition_is_answered_as_the_asgi_path_answers_it(served: HotServed) -> None:
     path = signed("rs:fit:120:90", "local:///photo.jpg", "webp")
     with served.connect() as sock:
         miss, asgi_hit = warm(sock, path)
@@ -132,7 +105,7 @@ def test_a_hot_rendition_is_answered_as_the_asgi_path_answers_it(served: Served)
     assert 'imgfleet_cache_requests_total{result="hit"} 3.0' in text
 
 
-def test_pipelined_requests_are_answered_in_order(served: Served) -> None:
+def test_pipelined_requests_are_answered_in_order(served: HotServed) -> None:
     """A hot request behind a miss still rendering waits its turn (the ASGI path's queue)."""
     small, large = (signed(f"w:{w}", "local:///photo.jpg", "jpg") for w in (40, 300))
     with served.connect() as sock:
@@ -145,7 +118,7 @@ def test_pipelined_requests_are_answered_in_order(served: Served) -> None:
     assert served.hot_answers == 1  # the second small one waited behind the large miss
 
 
-def test_conditional_head_and_closing_requests_take_the_asgi_path(served: Served) -> None:
+def test_conditional_head_and_closing_requests_take_the_asgi_path(served: HotServed) -> None:
     path = signed("w:64", "local:///photo.jpg", "jpg")
     with served.connect() as sock:
         (_, headers, body), _ = warm(sock, path)
@@ -161,13 +134,13 @@ def test_conditional_head_and_closing_requests_take_the_asgi_path(served: Served
     assert served.hot_answers == 0
 
 
-def test_a_hot_url_past_its_expiry_gets_the_error(served: Served) -> None:
+def test_a_url_that_expires_is_never_answered_hot(served: HotServed) -> None:
     path = signed(f"exp:{int(time.time()) + 100}/w:12", "local:///photo.jpg", "jpg")
     with served.connect() as sock:
         assert [a[0] for a in warm(sock, path)] == [200, 200]
         sock.sendall(request(path))
         assert read_answers(sock, 1)[0][0] == 200
-        assert served.hot_answers == 1
+        assert served.hot_answers == 0
         served.app.delivery.clock.time = lambda: time.time() + 101  # type: ignore[method-assign]
         sock.sendall(request(path))
         assert read_answers(sock, 1)[0][0] == 404
@@ -175,7 +148,7 @@ def test_a_hot_url_past_its_expiry_gets_the_error(served: Served) -> None:
 
 def test_an_idle_connection_is_closed_after_a_hot_answer(images: Path) -> None:
     """The keep-alive timeout still applies when the last answer came from the hot path."""
-    with Served(build_app(make_settings(images)), keep_alive=1) as served:
+    with HotServed(images, keep_alive=1) as served:
         path = signed("w:30", "local:///photo.jpg", "jpg")
         with served.connect() as sock:
             warm(sock, path)
@@ -190,7 +163,7 @@ def test_an_idle_connection_is_closed_after_a_hot_answer(images: Path) -> None:
 def test_a_request_pipelined_behind_a_hot_answer_outlives_its_keep_alive_timer(
     images: Path,
 ) -> None:
-    with Served(build_app(make_settings(images)), keep_alive=1) as served:
+    with HotServed(images, keep_alive=1) as served:
         path = signed("w:30", "local:///photo.jpg", "jpg")
         deliver = served.app.delivery.deliver
 
@@ -209,8 +182,7 @@ def test_a_request_pipelined_behind_a_hot_answer_outlives_its_keep_alive_timer(
 def test_a_hot_answer_is_logged_like_any_request(
     images: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = make_settings(images, server={"access_log": True})
-    with Served(build_app(settings), keep_alive=5) as served:
+    with HotServed(images, server={"access_log": True}) as served:
         path = signed("w:33", "local:///photo.jpg", "jpg")
         with served.connect() as sock, caplog.at_level(logging.INFO, "imgfleet.access"):
             warm(sock, path)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -12,9 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imgfleet.http.app import App
 from tests import imagegen
-from tests.app.conftest import AppFactory, signed
+from tests.app.conftest import AppUnderTest, app_under_test, make_settings, signed
 
 PROPERTY_SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -56,7 +57,28 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
-def fetch(loop: asyncio.AbstractEventLoop, app: App, path: str) -> tuple[int, bytes]:
+AppOpener = Callable[..., AppUnderTest]
+EXAMPLES = itertools.count()
+
+
+@pytest.fixture
+def open_app(images: Path, loop: asyncio.AbstractEventLoop) -> Iterator[AppOpener]:
+    """One app per set of settings sections for the whole test (every example shares it)."""
+    stack = AsyncExitStack()
+    apps: dict[str, AppUnderTest] = {}
+
+    def opened(**sections: dict[str, object]) -> AppUnderTest:
+        key = repr(sorted(sections.items()))
+        if key not in apps:
+            context = app_under_test(make_settings(images, **sections))
+            apps[key] = loop.run_until_complete(stack.enter_async_context(context))
+        return apps[key]
+
+    yield opened
+    loop.run_until_complete(stack.aclose())
+
+
+def fetch(loop: asyncio.AbstractEventLoop, app: AppUnderTest, path: str) -> tuple[int, bytes]:
     """Call the ASGI app directly, so paths no HTTP client would send still arrive."""
     raw_path = path.encode("utf-8", "surrogateescape")
     scope = {
@@ -75,7 +97,7 @@ def fetch(loop: asyncio.AbstractEventLoop, app: App, path: str) -> tuple[int, by
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    loop.run_until_complete(app(scope, receive, send))  # type: ignore[arg-type]
+    loop.run_until_complete(app(scope, receive, send))
     return sent[0]["status"], sent[1]["body"]
 
 
@@ -98,9 +120,9 @@ option = st.builds(
     ),
 )
 def test_signed_random_options_never_fail_the_server(
-    loop: asyncio.AbstractEventLoop, make_app: AppFactory, options: list[str], source: str
+    loop: asyncio.AbstractEventLoop, open_app: AppOpener, options: list[str], source: str
 ) -> None:
-    app = make_app(limits={"max_result_dimension": 2000})
+    app = open_app(limits={"max_result_dimension": 2000})
     status, body = fetch(loop, app, signed("/".join(options), source))
     assert status in {200, 400, 404, 415, 422}, body
 
@@ -108,9 +130,9 @@ def test_signed_random_options_never_fail_the_server(
 @PROPERTY_SETTINGS
 @given(path=st.text(max_size=80))
 def test_arbitrary_paths_never_fail_the_server(
-    loop: asyncio.AbstractEventLoop, make_app: AppFactory, path: str
+    loop: asyncio.AbstractEventLoop, open_app: AppOpener, path: str
 ) -> None:
-    app = make_app(security={"keys": "", "salts": ""})
+    app = open_app(security={"keys": "", "salts": ""})
     status, body = fetch(loop, app, "/" + path)
     assert status < 500, body
 
@@ -118,7 +140,7 @@ def test_arbitrary_paths_never_fail_the_server(
 @PROPERTY_SETTINGS
 @given(data=st.data())
 def test_corrupted_images_give_4xx_not_500(
-    loop: asyncio.AbstractEventLoop, make_app: AppFactory, images: Path, data: st.DataObject
+    loop: asyncio.AbstractEventLoop, open_app: AppOpener, images: Path, data: st.DataObject
 ) -> None:
     original = data.draw(st.sampled_from(CORPUS))
     damaged = bytearray(original)
@@ -126,9 +148,11 @@ def test_corrupted_images_give_4xx_not_500(
         at = data.draw(st.integers(0, len(damaged) - 1))
         damaged[at] = data.draw(st.integers(0, 255))
     cut = data.draw(st.integers(1, len(damaged)))
-    (images / "damaged").write_bytes(bytes(damaged[:cut]))
+    # A new name per example: the shared app caches sources and renditions by URL.
+    name = f"damaged-{next(EXAMPLES)}"
+    (images / name).write_bytes(bytes(damaged[:cut]))
     ext = data.draw(st.sampled_from(["jpg", "png", "webp", "gif"]))
-    status, body = fetch(loop, make_app(), signed("rs:fit:50:50", "local:///damaged", ext))
+    status, body = fetch(loop, open_app(), signed("rs:fit:50:50", f"local:///{name}", ext))
     assert status in {200, 415, 422}, body
 
 

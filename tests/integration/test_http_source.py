@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import shutil
 import socket
 import ssl
@@ -19,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from imgfleet.adapters.source.http import HttpSource, resolve_host
+from imgfleet.adapters.source.http import HttpSource, HttpSourceConfig, resolve_host
 from imgfleet.core.errors import (
     ForbiddenSource,
     ImgfleetError,
@@ -28,7 +29,6 @@ from imgfleet.core.errors import (
     SourceNotFound,
     TooLarge,
 )
-from imgfleet.settings import SourceSettings
 
 pytestmark = pytest.mark.integration
 
@@ -202,21 +202,19 @@ async def origin() -> AsyncIterator[Origin]:
     await server.stop()
 
 
-def _settings(*prefixes: str, private: bool = True, redirects: int = 3) -> SourceSettings:
-    return SourceSettings.model_validate(
-        {
-            "allowed_prefixes": prefixes,
-            "allow_private_networks": private,
-            "connect_timeout": TIMEOUT,
-            "download_timeout": TIMEOUT,
-            "max_redirects": redirects,
-        }
+def _settings(*prefixes: str, private: bool = True, redirects: int = 3) -> HttpSourceConfig:
+    return HttpSourceConfig(
+        allowed_prefixes=prefixes,
+        allow_private_networks=private,
+        connect_timeout=TIMEOUT,
+        download_timeout=TIMEOUT,
+        max_redirects=redirects,
     )
 
 
 @contextlib.asynccontextmanager
 async def _source(
-    settings: SourceSettings,
+    settings: HttpSourceConfig,
     resolver: Callable[[str, int], Awaitable[list[str]]] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[HttpSource]:
@@ -255,7 +253,7 @@ async def test_fetches_from_the_loopback_origin_when_private_networks_are_allowe
 
 
 async def test_sends_the_configured_user_agent(origin: Origin) -> None:
-    settings = _settings(origin.base + "/").model_copy(update={"user_agent": "probe/1.0"})
+    settings = dataclasses.replace(_settings(origin.base + "/"), user_agent="probe/1.0")
     async with _source(settings) as source:
         await source.fetch(origin.base + "/image", 1 << 20)
     assert origin.seen[0].headers["user-agent"] == "probe/1.0"

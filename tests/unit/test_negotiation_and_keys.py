@@ -3,13 +3,13 @@ import dataclasses
 import pytest
 
 from imgfleet.core.cache_key import render_key
+from imgfleet.core.encoding import AvifTune, EncoderConfig, Qualities
 from imgfleet.core.errors import OverLimit
 from imgfleet.core.geometry import Orientation, Plan
 from imgfleet.core.limits import Limits, check_result, check_source
 from imgfleet.core.negotiation import accepted, negotiate
 from imgfleet.core.options import ImageFormat, ProcessingOptions, SecurityOverrides
 from imgfleet.core.source import SourceInfo
-from imgfleet.settings import FormatSettings
 
 CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 SAFARI_OLD = "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5"
@@ -123,7 +123,27 @@ def test_quality_for_prefers_q_then_fq_then_the_default(
 
 
 def test_encoder_settings_that_change_bytes_change_the_fingerprint() -> None:
-    base = FormatSettings()
-    assert base.encoder_fingerprint() == FormatSettings(prefer_avif=False).encoder_fingerprint()
-    for change in ({"avif_tune": "iq"}, {"avif_effort": 5}, {"jpeg_progressive": True}):
-        assert FormatSettings(**change).encoder_fingerprint() != base.encoder_fingerprint()
+    base = EncoderConfig()
+    unchanged = EncoderConfig(qualities=Qualities(default=50), svg_input=True)
+    assert base.fingerprint() == unchanged.fingerprint()  # keys resolve qualities themselves
+    changes: list[dict[str, object]] = [
+        {"avif_tune": AvifTune.IQ},
+        {"avif_effort": 5},
+        {"jpeg_progressive": True},
+        {"png_compression": 9},
+        {"strip_metadata": False},
+    ]
+    for change in changes:
+        assert EncoderConfig(**change).fingerprint() != base.fingerprint()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("qualities", "expected"),
+    [
+        (Qualities(), {"jpeg": 80, "webp": 80, "avif": 65, "png": 80}),
+        (Qualities(70, jpeg=90, webp=60, avif=None), {"jpeg": 90, "webp": 60, "avif": 70}),
+    ],
+)
+def test_default_quality_per_format(qualities: Qualities, expected: dict[str, int]) -> None:
+    for fmt, quality in expected.items():
+        assert qualities.for_format(ImageFormat(fmt)) == quality

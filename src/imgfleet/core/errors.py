@@ -13,6 +13,7 @@ shell turns these into responses; everything below raises them.
     ├── NotFound (404)
     │   ├── SourceNotFound (404)
     │   └── Expired (404)                 `expires` in the past
+    ├── MethodNotAllowed (405)            carries the methods allowed
     ├── TooLarge (413)                    source bytes over the limit
     ├── UnsupportedMedia (415)            not an image, or a format that is not enabled
     ├── OverLimit (422)                   resolution, frames or result dimension limits
@@ -86,6 +87,14 @@ class SourceNotFound(NotFound):
 
 class Expired(NotFound):
     reason = "expired"
+
+
+class MethodNotAllowed(ImgfleetError):
+    status, is_fault, reason = 405, False, "method_not_allowed"
+
+    def __init__(self, public_message: str, allow: str) -> None:
+        super().__init__(public_message)
+        self.allow = allow
 
 
 class TooLarge(ImgfleetError):

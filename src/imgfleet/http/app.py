@@ -1,39 +1,50 @@
-"""The ASGI shell: turns a request into one service call, and errors into responses.
+"""The ASGI application: request ids, metrics and access logs around a router.
 
-Plain ASGI rather than a framework: four routes, and the image route is the hot path where
-every object per request shows up in the benchmark.
+    /health /ready /metrics     operations (`ops.py`)
+    /openapi.json, /v1/...      the JSON API (`api.py`, FastAPI)
+    everything else             the image route (`image.py`), raw ASGI: the router's default
+
+Repeated GETs of cached renditions may be answered before ASGI, by the server's parser
+callback calling `App.hot_response` (`hot.py` states the rule); they are counted and logged
+here like every request.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import unquote
 
-import orjson
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, Router
 
-from imgfleet.core.errors import ClientGone, ImgfleetError
-from imgfleet.http.headers import error_headers, etag, rendition_headers
+from imgfleet.core.errors import ImgfleetError
+from imgfleet.http.api import PREFIX, api_app
+from imgfleet.http.asgi import Headers, Receive, Scope, Send, send_error
+from imgfleet.http.hot import HotTable
+from imgfleet.http.image import ImageConfig, ImageEndpoint
+from imgfleet.http.ops import Readiness, ops_routes
+from imgfleet.http.outcome import SCOPE_KEY, Outcome
 from imgfleet.metrics import Metrics
-from imgfleet.service.delivery import Delivery, DeliveryService, Presentation
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-Headers = list[tuple[bytes, bytes]]
+from imgfleet.service.delivery import DeliveryService
 
 log = logging.getLogger("imgfleet.access")
 fault_log = logging.getLogger("imgfleet.error")
 server_log = logging.getLogger("imgfleet.server")
 
-_METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
-HEAD_ENTRIES = 4096  # hot paths whose response headers are remembered
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    ttl: int  # max-age of renditions
+    error_ttl: int  # max-age of client errors
+    access_log: bool  # one JSON line per request
+    hot_path: bool  # fill the hot table, for the server to answer repeated hits from
 
 
 class App:
@@ -41,28 +52,24 @@ class App:
 
     def __init__(
         self,
-        delivery: DeliveryService,
+        router: Router,
         metrics: Metrics,
+        readiness: Readiness,
         *,
-        ttl: int,
+        hot: HotTable | None,
+        access_log: bool,
         error_ttl: int,
-        access_log: bool = True,
-        on_shutdown: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self.delivery = delivery
+        self.router = router
         self.metrics = metrics
-        self.ttl = ttl
-        self.error_ttl = error_ttl
+        self.readiness = readiness
+        self.hot = hot
         self.access_log = access_log
-        self.on_shutdown = on_shutdown
-        self.ready = False
+        self.error_ttl = error_ttl
         # Request ids for requests without X-Request-ID: a random per-process prefix and a
         # counter (unique across processes and restarts; far cheaper than uuid4 per request).
         self._id_prefix = secrets.token_hex(8)
         self._ids = itertools.count()
-        # The headers answered for each hot path (the service keeps one Presentation per
-        # hot path), with the media type and length they were made for.
-        self._heads: dict[Presentation, tuple[str, int, Headers]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -72,210 +79,108 @@ class App:
             return
         started = time.perf_counter()
         headers = dict(scope["headers"])
-        request_id = self._request_id(headers)
-        route, status, size, extra = await self._dispatch(scope, headers, receive, send, request_id)
-        self._done(started, request_id, scope["method"], scope["path"], route, status, size, extra)
+        method: str = scope["method"]
+        outcome = Outcome(self._request_id(headers), headers, method == "HEAD")
+        scope[SCOPE_KEY] = outcome
+        recorded = outcome.recording(send)
+        try:
+            await self.router(scope, receive, recorded)
+        except Exception as error:  # a bug below: answer 500 if we still can, keep serving
+            fault_log.exception("unhandled error", extra={"request_id": outcome.request_id})
+            if outcome.status == 0:
+                internal = ImgfleetError(f"internal error: {type(error).__name__}")
+                await send_error(recorded, internal, self.error_ttl, method)
+        route = scope.get("route")
+        if route is not None:
+            outcome.route = getattr(route, "name", None) or outcome.route
+        self._done(started, outcome, method, scope["path"])
 
     def hot_response(self, target: bytes, request_headers: Headers) -> tuple[Headers, bytes] | None:
-        """The headers and body answering a GET of `target` when it is a hot rendition, made
-        without awaiting anything; None for any other request, which the ASGI path answers.
-
-        For a server protocol that answers hot renditions before building an ASGI request
-        (`http/hot_path.py`). Counted and logged like every request.
-        """
+        """The headers (but the length) and body answering a GET of `target` from the hot
+        table, made without awaiting anything; None for any other request, which the ASGI
+        path answers. Counted and logged like every request."""
+        if self.hot is None:
+            return None
         started = time.perf_counter()
         headers = dict(request_headers)
         if b"if-none-match" in headers:
             return None
         path = target.partition(b"?")[0].decode("utf-8", "surrogateescape")
-        try:
-            delivery = self.delivery.hot_hit(path, headers.get(b"accept", b"").decode("latin-1"))
-        except ImgfleetError:  # an expired URL: the ASGI path answers the error
+        answer = self.hot.answer(path, headers.get(b"accept", b"").decode("latin-1"))
+        if answer is None:
             return None
-        if delivery is None:
-            return None
-        request_id = self._request_id(headers)
-        body = delivery.rendition.body
+        head, body = answer
+        outcome = Outcome(self._request_id(headers), headers, False, "image", 200, len(body))
+        outcome.extra = {"cache": "hit"}
         logged = unquote(path) if "%" in path else path  # as uvicorn's scope["path"]
-        self._done(started, request_id, "GET", logged, "image", 200, len(body), {"cache": "hit"})
-        return [(b"x-request-id", request_id.encode()), *self._head(delivery)], body
+        self._done(started, outcome, "GET", logged)
+        return [(b"x-request-id", outcome.request_id.encode()), *head], body
 
     def _request_id(self, headers: dict[bytes, bytes]) -> str:
         """The client's X-Request-ID when usable, else the next of this process's ids."""
         return _client_request_id(headers) or f"{self._id_prefix}{next(self._ids):08x}"
 
-    def _done(
-        self,
-        started: float,
-        request_id: str,
-        method: str,
-        path: str,
-        route: str,
-        status: int,
-        size: int,
-        extra: dict[str, Any],
-    ) -> None:
+    def _done(self, started: float, outcome: Outcome, method: str, path: str) -> None:
         """Count a request and write its access log line."""
         elapsed = time.perf_counter() - started
-        self.metrics.request_done(route, status, elapsed, size)
+        self.metrics.request_done(outcome.route, outcome.status, elapsed, outcome.size)
         if self.access_log:
             log.info(
                 "request",
                 extra={
-                    "request_id": request_id,
+                    "request_id": outcome.request_id,
                     "method": method,
                     "path": path,
-                    "status": status,
+                    "status": outcome.status,
                     "duration_ms": round(elapsed * 1000, 2),
-                    "bytes": size,
-                    **extra,
+                    "bytes": outcome.size,
+                    **outcome.extra,
                 },
             )
-
-    async def _dispatch(
-        self,
-        scope: Scope,
-        headers: dict[bytes, bytes],
-        receive: Receive,
-        send: Send,
-        request_id: str,
-    ) -> tuple[str, int, int, dict[str, Any]]:
-        path: str = scope["path"]
-        method: str = scope["method"]
-        rid = [(b"x-request-id", request_id.encode())]
-        if method not in ("GET", "HEAD"):
-            allow = [*rid, (b"allow", b"GET, HEAD")]
-            status, size = await _respond(send, 405, allow, b"method not allowed\n", method)
-            return "other", status, size, {}
-        if path == "/health":
-            return ("health", *await _respond(send, 200, rid, b"ok\n", method), {})
-        if path == "/ready":
-            status = 200 if self.ready else 503
-            body = b"ready\n" if self.ready else b"starting or stopping\n"
-            return ("ready", *await _respond(send, status, rid, body, method), {})
-        if path == "/metrics":
-            self.metrics.renders_in_flight.set(self.delivery.admission.running)
-            self.metrics.renders_queued.set(self.delivery.admission.queued)
-            typed = [*rid, (b"content-type", _METRICS_TYPE)]
-            body = self.metrics.exposition()
-            return ("metrics", *await _respond(send, 200, typed, body, method), {})
-        return await self._image(scope, headers, receive, send, rid, method)
-
-    async def _image(
-        self,
-        scope: Scope,
-        headers: dict[bytes, bytes],
-        receive: Receive,
-        send: Send,
-        rid: Headers,
-        method: str,
-    ) -> tuple[str, int, int, dict[str, Any]]:
-        raw_path = (scope.get("raw_path") or scope["path"].encode()).partition(b"?")[0]
-        try:
-            delivery = await self.delivery.deliver(
-                raw_path.decode("utf-8", "surrogateescape"),
-                headers.get(b"accept", b"").decode("latin-1"),
-                lambda: _disconnected(receive),
-            )
-        except ClientGone as gone:  # nobody to answer; logged and counted as nginx's 499
-            return "image", gone.status, 0, {"error": gone.reason}
-        except ImgfleetError as error:
-            return await self._error(send, rid, method, error)
-        except Exception as error:  # a bug: answer 500, log the traceback, keep serving
-            fault_log.exception("unhandled error", extra={"request_id": rid[0][1].decode()})
-            internal = ImgfleetError(f"internal error: {type(error).__name__}")
-            return await self._error(send, rid, method, internal)
-        head = self._head(delivery)
-        if _etag_matches(headers.get(b"if-none-match"), etag(delivery.presentation)):
-            kept = [h for h in head if h[0] not in (b"content-type", b"content-length")]
-            status, size = await _send(send, 304, [*rid, *kept], b"")
-        else:
-            body = b"" if method == "HEAD" else delivery.rendition.body
-            status, size = await _send(send, 200, [*rid, *head], body)
-        return "image", status, size, {"cache": "hit" if delivery.cache_hit else "miss"}
-
-    def _head(self, delivery: Delivery) -> Headers:
-        """A rendition's response headers but the request id; remembered for hot paths."""
-        presentation, rendition = delivery.presentation, delivery.rendition
-        length = len(rendition.body)
-        known = self._heads.get(presentation)
-        if known is not None and known[0] == rendition.media_type and known[1] == length:
-            return known[2]
-        head = rendition_headers(presentation, rendition.media_type, self.ttl, time.time())
-        head.append((b"content-length", str(length).encode()))
-        # A URL with `expires` has a max-age that shrinks as time passes: made per request.
-        if delivery.cache_hit and presentation.expires is None:
-            if len(self._heads) >= HEAD_ENTRIES:
-                self._heads.clear()
-            self._heads[presentation] = (rendition.media_type, length, head)
-        return head
-
-    async def _error(
-        self, send: Send, rid: Headers, method: str, error: ImgfleetError
-    ) -> tuple[str, int, int, dict[str, Any]]:
-        body = orjson.dumps(
-            {"status": error.status, "error": error.reason, "message": error.public_message}
-        )
-        headers = [*rid, *error_headers(error, self.error_ttl)]
-        status, size = await _respond(send, error.status, headers, body + b"\n", method)
-        return "image", status, size, {"error": error.reason}
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.ready = True
+                self.readiness.ready = True
                 await send({"type": "lifespan.startup.complete"})
                 server_log.info("startup complete")
             elif message["type"] == "lifespan.shutdown":
-                self.ready = False
-                if self.on_shutdown is not None:
-                    await self.on_shutdown()
+                self.readiness.ready = False
                 await send({"type": "lifespan.shutdown.complete"})
                 server_log.info("shutdown complete")
                 return
 
 
-async def _respond(
-    send: Send, status: int, headers: Headers, body: bytes, method: str
-) -> tuple[int, int]:
-    """A response with a type (plain text unless named) and a length."""
-    if not any(name == b"content-type" for name, _ in headers):
-        headers = [*headers, (b"content-type", b"text/plain; charset=utf-8")]
-    headers = [*headers, (b"content-length", str(len(body)).encode())]
-    return await _send(send, status, headers, b"" if method == "HEAD" else body)
+def create_app(
+    delivery: DeliveryService,
+    metrics: Metrics,
+    config: HttpConfig,
+    api_routers: Sequence[APIRouter] = (),
+) -> App:
+    """The application over a delivery service, with the API routers given."""
+    readiness = Readiness()
+    hot = HotTable(delivery) if config.hot_path else None
+    image = ImageEndpoint(delivery, ImageConfig(config.ttl, config.error_ttl), hot)
+    api = api_app(api_routers, config.error_ttl)
 
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(api.openapi())
 
-async def _send(send: Send, status: int, headers: Headers, body: bytes) -> tuple[int, int]:
-    """Send a response whose headers are complete; the status and the bytes sent."""
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-    return status, len(body)
-
-
-async def _disconnected(receive: Receive) -> None:
-    """Return when the client disconnects: read past the (empty) GET body to http.disconnect.
-
-    A server that answers receive() with anything else after the body (a misbehaving test
-    server) would make this spin, so then it waits for ever: cancelled with the render.
-    """
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        if not message.get("more_body", False):
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            await asyncio.Event().wait()
-
-
-def _etag_matches(header: bytes | None, etag: bytes) -> bool:
-    if not header:
-        return False
-    if header.strip() == b"*":
-        return True
-    return any(tag.strip().removeprefix(b"W/") == etag for tag in header.split(b","))
+    routes: list[BaseRoute] = [
+        *ops_routes(readiness, metrics, delivery.admission),
+        Route("/openapi.json", openapi, methods=["GET"], name="openapi"),
+        Mount(PREFIX, app=api, name="api"),
+    ]
+    router = Router(routes, redirect_slashes=False, default=image)
+    return App(
+        router,
+        metrics,
+        readiness,
+        hot=hot,
+        access_log=config.access_log,
+        error_ttl=config.error_ttl,
+    )
 
 
 def _client_request_id(headers: dict[bytes, bytes]) -> str | None:

@@ -1,10 +1,9 @@
-"""Response headers for renditions and errors: caching, negotiation, disposition."""
+"""Response headers for renditions: caching, negotiation, disposition."""
 
 from __future__ import annotations
 
 import re
 
-from imgfleet.core.errors import ImgfleetError, Overloaded
 from imgfleet.service.delivery import Presentation
 
 _EXTENSIONS = {
@@ -47,20 +46,18 @@ def etag(presentation: Presentation) -> bytes:
     return b'"' + presentation.key.encode() + b'"'
 
 
+def etag_matches(header: bytes | None, etag: bytes) -> bool:
+    """Whether `If-None-Match` names `etag`: `*`, or a list of tags compared weakly (RFC 9110
+    §13.1.2: a `W/` prefix on either side does not matter for If-None-Match)."""
+    if not header:
+        return False
+    if header.strip() == b"*":
+        return True
+    return any(tag.strip().removeprefix(b"W/") == etag for tag in header.split(b","))
+
+
 def content_disposition(presentation: Presentation, media_type: str) -> bytes:
     kind = "attachment" if presentation.attachment else "inline"
     stem = _UNSAFE.sub("_", presentation.filename or "image").strip() or "image"
     name = f"{stem}.{_EXTENSIONS.get(media_type, 'bin')}"
     return f'{kind}; filename="{name}"'.encode()
-
-
-def error_headers(error: ImgfleetError, error_ttl: int) -> list[tuple[bytes, bytes]]:
-    """Client errors may be cached briefly; server-side failures not at all."""
-    headers = [(b"content-type", b"application/json")]
-    if error.status < 500:
-        headers.append((b"cache-control", f"public, max-age={error_ttl}".encode()))
-    else:
-        headers.append((b"cache-control", b"no-store"))
-    if isinstance(error, Overloaded):
-        headers.append((b"retry-after", str(error.retry_after).encode()))
-    return headers

@@ -4,6 +4,6 @@
 fixed `pipeline.PIPELINE` over a `Plan` and encodes the result.
 """
 
-from imgfleet.imaging.engine import ENGINE_VERSION, VipsEngine, configure_vips
+from imgfleet.imaging.engine import ENGINE_VERSION, VipsEngine, configure_vips, engine_version
 
-__all__ = ["ENGINE_VERSION", "VipsEngine", "configure_vips"]
+__all__ = ["ENGINE_VERSION", "VipsEngine", "configure_vips", "engine_version"]

@@ -14,6 +14,7 @@ from dataclasses import replace
 import pyvips
 
 from imgfleet.core import geometry
+from imgfleet.core.encoding import EncoderConfig
 from imgfleet.core.errors import RenderTimeout, UnsupportedMedia
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
@@ -24,10 +25,9 @@ from imgfleet.imaging.deadline import Deadline
 from imgfleet.imaging.load import load
 from imgfleet.imaging.metadata import keep_flags
 from imgfleet.imaging.probe import ANIMATED, probe
-from imgfleet.imaging.save import encode
+from imgfleet.imaging.save import encode, save
 from imgfleet.imaging.vips_log import route_vips_log
 from imgfleet.ports import Engine
-from imgfleet.settings import FormatSettings, LimitSettings
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +60,33 @@ def configure_vips(concurrency: int | None = None) -> None:
         pyvips.concurrency_set(concurrency)
 
 
+def engine_version(encoder: EncoderConfig) -> str:
+    """The version of an engine with these encoder settings: part of every cache key."""
+    return f"{ENGINE_VERSION}+formats-{encoder.fingerprint()}"
+
+
 class VipsEngine:
-    """Implements the `Engine` port with libvips."""
+    """Implements the `Engine` port with libvips.
 
-    version = ENGINE_VERSION
+    `decode` and `encode` are the two ends of `render`, public for the benchmark's profile.
+    """
 
-    def __init__(self, formats: FormatSettings, limits: LimitSettings) -> None:
-        self.formats = formats
-        self.limits = limits
+    def __init__(self, encoder: EncoderConfig, max_src_megapixels: float) -> None:
+        self.encoder = encoder
+        self.max_src_megapixels = max_src_megapixels
+        self.version = engine_version(encoder)
         # librsvg counts as untrusted in libvips; unblock it only when SVG input is on.
         # (Process-wide, like `configure_vips`: one engine per process.)
-        pyvips.operation_block_set(SVG_LOADER, not formats.svg_input)
+        pyvips.operation_block_set(SVG_LOADER, not encoder.svg_input)
+
+    @classmethod
+    def for_process(cls, encoder: EncoderConfig, max_src_megapixels: float) -> VipsEngine:
+        """Set libvips up for this process, then make its engine (a render process's start)."""
+        configure_vips()
+        return cls(encoder, max_src_megapixels)
 
     def probe(self, data: bytes) -> SourceInfo:
-        return probe(data, svg_input=self.formats.svg_input)
+        return probe(data, svg_input=self.encoder.svg_input)
 
     def render(
         self,
@@ -90,7 +103,7 @@ class VipsEngine:
         clock.check("loading")
         if not fmt.can_save:
             raise UnsupportedMedia(f"format: expected an output format, received {fmt.value}")
-        if info.format is ImageFormat.SVG and not self.formats.svg_input:
+        if info.format is ImageFormat.SVG and not self.encoder.svg_input:
             raise UnsupportedMedia("source: SVG input is disabled on this server")
         pages = self._pages(info, fmt)
         ctx = Context(plan=plan, options=options, output=fmt, deadline=clock)
@@ -98,12 +111,10 @@ class VipsEngine:
             if options.trim is not None and pages == 1:
                 ctx, image = self._trim_first(ctx, data, info)
             else:
-                image = fastjpeg.decode(data, info, plan, options) or load(
-                    data, info, plan, pages=pages, max_pixels=self._max_pixels(options)
-                )
+                image = self.decode(data, info, plan, options, pages)
                 clock.watch(image)
             image = self._frames(ctx, image) if pages > 1 else pipeline.run(ctx, image)
-            return encode(ctx, image, quality, self.formats, keep_flags(options, image))
+            return encode(ctx, image, quality, self.encoder, keep_flags(options, image))
         except pyvips.Error as exc:
             if clock.passed:
                 raise RenderTimeout("render: the deadline passed while processing") from exc
@@ -112,8 +123,27 @@ class VipsEngine:
                 f"source: the {info.format.value} image is corrupt or truncated"
             ) from exc
 
+    def decode(
+        self,
+        data: bytes,
+        info: SourceInfo,
+        plan: Plan,
+        options: ProcessingOptions,
+        pages: int = 1,
+    ) -> pyvips.Image:
+        """The source's pixels, by the decoder the engine picks at the scale the plan allows."""
+        return fastjpeg.decode(data, info, plan, options) or load(
+            data, info, plan, pages=pages, max_pixels=self._max_pixels(options)
+        )
+
+    def encode(
+        self, image: pyvips.Image, fmt: ImageFormat, quality: int, options: ProcessingOptions
+    ) -> bytes:
+        """`image` saved as `fmt` with this engine's encoder settings (no `max_bytes` loop)."""
+        return save(image, fmt, quality, self.encoder, keep_flags(options, image))
+
     def _max_pixels(self, options: ProcessingOptions) -> float:
-        megapixels = options.security.max_src_resolution or self.limits.max_src_megapixels
+        megapixels = options.security.max_src_resolution or self.max_src_megapixels
         return megapixels * 1_000_000
 
     def _trim_first(

@@ -6,55 +6,55 @@ import math
 
 import pyvips
 
+from imgfleet.core.encoding import EncoderConfig
 from imgfleet.core.errors import UnsupportedMedia
 from imgfleet.core.options import ImageFormat
 from imgfleet.imaging import pillow_save, png_save
 from imgfleet.imaging.context import Context
-from imgfleet.settings import FormatSettings
 
 LOSSY = frozenset({ImageFormat.JPEG, ImageFormat.WEBP, ImageFormat.AVIF})
 MIN_QUALITY = 10
 
 
 def save(
-    image: pyvips.Image, fmt: ImageFormat, quality: int, formats: FormatSettings, keep: int
+    image: pyvips.Image, fmt: ImageFormat, quality: int, encoder: EncoderConfig, keep: int
 ) -> bytes:
     """Encode `image`; an animation strip carries its page-height, delays and loop."""
     match fmt:
         case ImageFormat.JPEG:
-            fast = pillow_save.jpeg(image, quality, keep, formats.jpeg_progressive)
+            fast = pillow_save.jpeg(image, quality, keep, encoder.jpeg_progressive)
             if fast is not None:
                 return fast
             # 4:2:0 at every quality (libvips' "auto" drops subsampling from Q 90 up).
             return image.jpegsave_buffer(
                 Q=quality,
-                interlace=formats.jpeg_progressive,
+                interlace=encoder.jpeg_progressive,
                 optimize_coding=True,
                 subsample_mode="on",
                 keep=keep,
             )
         case ImageFormat.PNG:
-            fast = png_save.png(image, formats.png_compression, keep)
+            fast = png_save.png(image, encoder.png_compression, keep)
             if fast is not None:
                 return fast
             # Adaptive row filters: ~25 % smaller photos than none, for ~40 % more encode time.
             return image.pngsave_buffer(
-                compression=formats.png_compression, filter="all", keep=keep
+                compression=encoder.png_compression, filter="all", keep=keep
             )
         case ImageFormat.WEBP:
-            fast = pillow_save.webp(image, quality, formats.webp_effort, keep)
+            fast = pillow_save.webp(image, quality, encoder.webp_effort, keep)
             if fast is not None:
                 return fast
-            return image.webpsave_buffer(Q=quality, effort=formats.webp_effort, keep=keep)
+            return image.webpsave_buffer(Q=quality, effort=encoder.webp_effort, keep=keep)
         case ImageFormat.AVIF:
-            tune = formats.avif_tune.value
-            fast = pillow_save.avif(image, quality, formats.avif_effort, keep, tune)
+            tune = encoder.avif_tune.value
+            fast = pillow_save.avif(image, quality, encoder.avif_effort, keep, tune)
             if fast is not None:
                 return fast
             return image.heifsave_buffer(
                 Q=quality,
                 compression="av1",
-                effort=formats.avif_effort,
+                effort=encoder.avif_effort,
                 bitdepth=8,
                 tune=tune,
                 keep=keep,
@@ -70,7 +70,7 @@ def save(
 
 
 def encode(
-    ctx: Context, image: pyvips.Image, quality: int, formats: FormatSettings, keep: int
+    ctx: Context, image: pyvips.Image, quality: int, encoder: EncoderConfig, keep: int
 ) -> bytes:
     """Save at `quality`; over `max_bytes` (lossy formats), retry at lower qualities.
 
@@ -79,10 +79,10 @@ def encode(
     """
     limit = ctx.options.max_bytes
     if not limit or ctx.output not in LOSSY:
-        return save(image, ctx.output, quality, formats, keep)
+        return save(image, ctx.output, quality, encoder, keep)
     image = ctx.materialize(image)
     while True:
-        data = save(image, ctx.output, quality, formats, keep)
+        data = save(image, ctx.output, quality, encoder, keep)
         if len(data) <= limit or quality <= MIN_QUALITY:
             return data
         ctx.deadline.check("re-encoding to fit max_bytes")

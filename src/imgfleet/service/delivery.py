@@ -2,6 +2,13 @@
 
 Everything here is orchestration over ports; the rules live in `core`, the pixels in the
 engine and the bytes in the source adapters.
+
+The HTTP shell may answer a repeated GET before parsing it (`http/hot.py`). It may skip only
+what this service decides from the request path and Accept alone (signature, options,
+negotiation, cache key), and only for a delivery marked `reusable`; the rendition itself it
+must take from `cached_rendition`, which every answer from the cache goes through. A check
+that every request must pass (a rate limit, read-your-writes, a tenant) therefore goes into
+`cached_rendition`, or makes `reusable` false.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from imgfleet.core import limits
 from imgfleet.core.cache_key import render_key
+from imgfleet.core.encoding import Qualities
 from imgfleet.core.errors import (
     BadRequest,
     BadSignature,
@@ -28,17 +36,14 @@ from imgfleet.core.negotiation import negotiate
 from imgfleet.core.option_parser import ParsedPath, Presets, parse_path
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.core.signing import KeyPair, verify
-from imgfleet.metrics import Metrics
-from imgfleet.ports import Clock, SourceLoader
+from imgfleet.ports import Clock, DeliveryMetrics, SourceLoader
 from imgfleet.service.admission import Admission
 from imgfleet.service.lru import ByteLRU
 from imgfleet.service.render_job import RenderJob, RenderResult
 from imgfleet.service.single_flight import SingleFlight
-from imgfleet.settings import FormatSettings
 
 T = TypeVar("T")
 
-HOT_ENTRIES = 4096  # (path, Accept) pairs served from the cache whose answer is remembered
 ACCEPT_ENTRIES = 256  # distinct Accept headers whose negotiated format is remembered
 
 
@@ -48,12 +53,11 @@ class Rendition:
     media_type: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True)
 class Presentation:
     """How a request's rendition is answered: its ETag, caching, negotiation and file name.
 
-    It follows from the path and Accept, not from the bytes, so a hot path keeps one for
-    every hit. Compared by identity: the HTTP shell remembers the headers it made for one.
+    It follows from the path and Accept alone, not from the bytes.
     """
 
     key: str  # canonical cache key; the strong ETag
@@ -65,13 +69,19 @@ class Presentation:
     attachment: bool
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """What the HTTP shell needs to answer a GET."""
 
     rendition: Rendition
     presentation: Presentation
     cache_hit: bool
+
+    @property
+    def reusable(self) -> bool:
+        """Whether the same path and Accept may be answered again from `cached_rendition`
+        without this service seeing the request: a hit on a URL that does not expire."""
+        return self.cache_hit and self.presentation.expires is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +93,9 @@ class DeliveryConfig:
     allow_security_options: bool
     defaults: ProcessingOptions
     limits: limits.Limits
-    formats: FormatSettings
+    qualities: Qualities
+    prefer_avif: bool
+    prefer_webp: bool
     render_timeout: float
 
 
@@ -97,7 +109,7 @@ class DeliveryService:
         sources: Mapping[str, SourceLoader],
         admission: Admission,
         clock: Clock,
-        metrics: Metrics,
+        metrics: DeliveryMetrics,
         result_cache: ByteLRU[str, Rendition],
         source_cache: ByteLRU[str, bytes],
     ) -> None:
@@ -110,11 +122,7 @@ class DeliveryService:
         self.metrics = metrics
         self.results = result_cache
         self.source_bytes = source_cache
-        self._renders: SingleFlight[str, Rendition] = SingleFlight()
-        # The answers of paths served from the cache, bounded by entry count: a hot path
-        # skips the signature check, the parse, the negotiation and the key. Only hits are
-        # remembered, so a stream of distinct misses cannot fill it.
-        self._hot: ByteLRU[tuple[str, str], Presentation] = ByteLRU(HOT_ENTRIES, lambda _: 1)
+        self._renders: SingleFlight[str, Rendition] = SingleFlight(metrics.coalesced)
         self._fetches: SingleFlight[str, bytes] = SingleFlight()
         # Browsers send a handful of distinct Accept headers: negotiate each once.
         self._negotiated: dict[str, ImageFormat | None] = {}
@@ -129,10 +137,6 @@ class DeliveryService:
         holding a queue place until a worker is free. Hits never look at `gone`.
         """
         started = self.clock.monotonic()
-        hot = self.hot_hit(raw_path, accept)
-        if hot is not None:
-            return hot
-
         parsed = self._resolve(raw_path)
         options = parsed.options
         if options.expires is not None and options.expires < self.clock.time():
@@ -150,39 +154,29 @@ class DeliveryService:
             filename=options.filename or _stem(parsed.source_url),
             attachment=options.return_attachment,
         )
-        rendition = self.results.get(key)
+        rendition = self.cached_rendition(key)
         if rendition is not None:
-            self.metrics.cache.hits += 1
-            self._hot.put((raw_path, accept), presentation)
             return Delivery(rendition, presentation, True)
 
-        self.metrics.cache.misses += 1
+        self.metrics.cache_miss()
         deadline = started + self.config.render_timeout
         flight: Awaitable[tuple[Rendition, bool]] = self._renders.run(
             key, lambda: self._render_miss(key, parsed, target, negotiated, deadline)
         )
         if gone is not None:
             flight = _unless_gone(flight, gone)
-        rendition, shared = await flight
-        if shared:
-            self.metrics.coalesced.inc()
+        rendition, _ = await flight
         return Delivery(rendition, presentation, False)
 
-    def hot_hit(self, raw_path: str, accept: str) -> Delivery | None:
-        """A hot path's rendition while the cache still holds it, else None; no await.
+    def cached_rendition(self, key: str) -> Rendition | None:
+        """The rendition cached under `key`, counted as a hit; None on a miss; no await.
 
-        Raises Expired for a hot URL past its `expires`.
+        Every answer from the cache comes through here, the HTTP shell's hot path included.
         """
-        hot = self._hot.get((raw_path, accept))
-        if hot is None:
-            return None
-        if hot.expires is not None and hot.expires < self.clock.time():
-            raise Expired("the URL has expired")
-        rendition = self.results.get(hot.key)
-        if rendition is None:
-            return None
-        self.metrics.cache.hits += 1
-        return Delivery(rendition, hot, True)
+        rendition = self.results.get(key)
+        if rendition is not None:
+            self.metrics.cache_hit()
+        return rendition
 
     def _resolve(self, raw_path: str) -> ParsedPath:
         """Verify and parse a request path."""
@@ -215,20 +209,20 @@ class DeliveryService:
         """The output format asked for, or the negotiated one (None: the source's own)."""
         if options.format is not None:
             return options.format, False
-        f = self.config.formats
-        if not (f.prefer_avif or f.prefer_webp):
+        c = self.config
+        if not (c.prefer_avif or c.prefer_webp):
             return None, False
         try:
             return self._negotiated[accept], True
         except KeyError:
-            target = negotiate(accept, prefer_avif=f.prefer_avif, prefer_webp=f.prefer_webp)
+            target = negotiate(accept, prefer_avif=c.prefer_avif, prefer_webp=c.prefer_webp)
             if len(self._negotiated) >= ACCEPT_ENTRIES:
                 self._negotiated.clear()  # a client varying Accept cannot grow this
             self._negotiated[accept] = target
             return target, True
 
     def _quality(self, fmt: ImageFormat | None) -> int | None:
-        return None if fmt is None else self.config.formats.quality_for(fmt.value)
+        return None if fmt is None else self.config.qualities.for_format(fmt)
 
     async def _render_miss(
         self,
@@ -241,13 +235,13 @@ class DeliveryService:
         options = parsed.options
         lim = self.config.limits.overridden(options.security)
         data = await self._fetch(parsed.source_url, lim.max_src_bytes)
-        job = RenderJob(data, options, target, negotiated, lim, self.config.formats, deadline)
+        job = RenderJob(data, options, target, negotiated, lim, self.config.qualities, deadline)
         result = await self.admission.run(self.render, job)
         if result.format is not None:
-            self.metrics.render_duration.labels(result.format.value).observe(result.seconds)
+            self.metrics.rendered(result.format, result.seconds)
         rendition = Rendition(result.body, result.media_type)
         self.results.put(key, rendition)
-        self.metrics.result_cache_bytes.set(self.results.size)
+        self.metrics.result_cache_bytes(self.results.size)
         return rendition
 
     async def _fetch(self, url: str, max_bytes: int) -> bytes:
@@ -271,7 +265,7 @@ class DeliveryService:
         try:
             data = await loader.fetch(url, max_bytes)
         except ImgfleetError as error:
-            self.metrics.source_errors.labels(error.reason).inc()
+            self.metrics.source_failed(error.reason)
             raise
         self.source_bytes.put(url, data)
         return data

@@ -1,19 +1,22 @@
 """One render, as a value that can cross into a worker thread or a worker process.
 
 `run` is the whole CPU side of a miss: header checks, plan, render, given an engine; the
-job and its result are plain values, so a process pool can carry them.
+job and its result are plain values, so a process pool can carry them. A render process
+starts with `start_process` and renders with `run_in_process`: it imports this module and
+its engine's, never the web shell.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from imgfleet.core import geometry, limits
+from imgfleet.core.encoding import Qualities
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.core.source import SourceInfo
 from imgfleet.ports import Engine
-from imgfleet.settings import FormatSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +26,7 @@ class RenderJob:
     target: ImageFormat | None  # None: the source's own format
     negotiated: bool
     limits: limits.Limits
-    formats: FormatSettings
+    qualities: Qualities
     deadline: float  # time.monotonic(), which every process on the host shares
 
 
@@ -46,7 +49,7 @@ def run(engine: Engine, job: RenderJob) -> RenderResult:
         options = replace(options, enlarge=True)  # vectors scale up losslessly (imgproxy)
     plan = geometry.plan(options, info.width, info.height, info.exif_orientation)
     limits.check_result(plan, job.limits)
-    quality = options.quality_for(fmt, job.formats.quality_for(fmt.value))
+    quality = options.quality_for(fmt, job.qualities.for_format(fmt))
     started = time.monotonic()
     body = engine.render(job.data, info, plan, options, fmt, quality, job.deadline)
     return RenderResult(body, fmt.media_type, fmt, time.monotonic() - started)
@@ -58,3 +61,18 @@ def output_format(target: ImageFormat | None, negotiated: bool, info: SourceInfo
     if negotiated and fmt is ImageFormat.AVIF and info.pages > 1:
         return ImageFormat.WEBP
     return fmt if fmt.can_save else ImageFormat.PNG
+
+
+_process_engine: Engine | None = None  # a render process's one engine
+
+
+def start_process(make_engine: Callable[[], Engine]) -> None:
+    """Initializer of a render process: make the engine its jobs run on."""
+    global _process_engine
+    _process_engine = make_engine()
+
+
+def run_in_process(job: RenderJob) -> RenderResult:
+    if _process_engine is None:
+        raise RuntimeError("start_process did not run in this process")
+    return run(_process_engine, job)

@@ -26,8 +26,9 @@ class SingleFlight(Generic[K, V]):
     dropped instead of holding a place nobody will collect.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_shared: Callable[[], None] | None = None) -> None:
         self._flights: dict[K, _Flight[V]] = {}
+        self._on_shared = on_shared  # called as a caller joins another's execution
 
     def __len__(self) -> int:
         return len(self._flights)
@@ -36,6 +37,8 @@ class SingleFlight(Generic[K, V]):
         """Return the work's result and whether this caller shared another's execution."""
         flight = self._flights.get(key)
         shared = flight is not None
+        if shared and self._on_shared is not None:
+            self._on_shared()
         if flight is None:
             flight = _Flight(asyncio.ensure_future(work()))
             self._flights[key] = flight

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import pyvips
 
+from imgfleet.core.encoding import EncoderConfig
 from imgfleet.core.geometry import Box, Orientation, Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.imaging import VipsEngine, configure_vips
-from imgfleet.settings import FormatSettings, LimitSettings
 
 configure_vips()
 
@@ -87,7 +87,7 @@ def hamming(a: int, b: int) -> int:
 
 @pytest.fixture
 def engine() -> VipsEngine:
-    return VipsEngine(FormatSettings(), LimitSettings())
+    return VipsEngine(EncoderConfig(), 50)
 
 
 Render = Callable[..., bytes]

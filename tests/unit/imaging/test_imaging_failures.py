@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from imgfleet.core.encoding import EncoderConfig
 from imgfleet.core.errors import ImgfleetError, RenderTimeout, UnsupportedMedia
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.imaging import VipsEngine
-from imgfleet.settings import FormatSettings, LimitSettings
 from tests import imagegen
 
 from .conftest import make_plan
@@ -85,7 +85,7 @@ _VALID = [make() for make in SOURCES.values()]
 def test_corrupted_bytes_raise_only_client_errors(
     which: int, edits: list[tuple[float, int]], cut: float
 ) -> None:
-    engine = VipsEngine(FormatSettings(), LimitSettings(max_src_megapixels=4))
+    engine = VipsEngine(EncoderConfig(), 4)
     data = bytearray(_VALID[which])
     for where, value in edits:
         data[int(where * len(data))] = value
@@ -100,7 +100,7 @@ def test_corrupted_bytes_raise_only_client_errors(
 @settings(max_examples=30, deadline=None)
 @given(st.binary(max_size=2048))
 def test_random_bytes_raise_only_client_errors(data: bytes) -> None:
-    engine = VipsEngine(FormatSettings(), LimitSettings(max_src_megapixels=4))
+    engine = VipsEngine(EncoderConfig(), 4)
     try:
         attempt(engine, data)
     except ImgfleetError as exc:

@@ -6,10 +6,10 @@ import pytest
 import pyvips
 import simplejpeg
 
+from imgfleet.core.encoding import AvifTune, EncoderConfig
 from imgfleet.core.options import ImageFormat
 from imgfleet.imaging import pillow_save
 from imgfleet.imaging.save import save
-from imgfleet.settings import FormatSettings
 from tests import imagegen
 
 from .conftest import decode
@@ -60,7 +60,7 @@ def test_save_takes_pillow_for_a_plain_webp(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(pyvips.Image, "webpsave_buffer", refuse)
     image = imagegen.pattern(64, 48).copy_memory()
-    data = save(image, ImageFormat.WEBP, 75, FormatSettings(), NONE)
+    data = save(image, ImageFormat.WEBP, 75, EncoderConfig(), NONE)
     assert decode(data).width == 64
 
 
@@ -109,7 +109,7 @@ def test_avif_follows_the_tune_setting(
     monkeypatch.setattr(pillow_save, "AVIF", pillow_save.AVIF and through_pillow)
     image = imagegen.pattern(160, 120).copy_memory()
     outputs = {
-        tune: save(image, ImageFormat.AVIF, 65, FormatSettings(avif_tune=tune), NONE)
+        tune: save(image, ImageFormat.AVIF, 65, EncoderConfig(avif_tune=AvifTune(tune)), NONE)
         for tune in ("ssim", "iq")
     }
     assert outputs["ssim"] != outputs["iq"]
@@ -126,7 +126,7 @@ def test_avif_is_left_to_libvips_without_pillow_support(monkeypatch: pytest.Monk
     monkeypatch.setattr(pillow_save, "AVIF", False)
     image = imagegen.pattern(64, 48).copy_memory()
     assert pillow_save.avif(image, 65, 2, NONE, "ssim") is None
-    assert decode(save(image, ImageFormat.AVIF, 65, FormatSettings(), NONE)).width == 64
+    assert decode(save(image, ImageFormat.AVIF, 65, EncoderConfig(), NONE)).width == 64
 
 
 def test_encodes_without_memfd_where_the_system_forbids_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,10 +10,10 @@ import pytest
 import pyvips
 from PIL import Image as PilImage
 
+from imgfleet.core.encoding import EncoderConfig
 from imgfleet.core.options import ImageFormat
 from imgfleet.imaging import png_save
 from imgfleet.imaging.save import save
-from imgfleet.settings import FormatSettings
 from tests import imagegen
 
 from .conftest import decode
@@ -114,8 +114,8 @@ def test_save_writes_a_plain_png_here_and_the_rest_through_libvips(
 
     monkeypatch.setattr(pyvips.Image, "pngsave_buffer", counted)
     plain = imagegen.pattern(64, 48).copy_memory()
-    assert decode(save(plain, ImageFormat.PNG, 0, FormatSettings(), NONE)).width == 64
+    assert decode(save(plain, ImageFormat.PNG, 0, EncoderConfig(), NONE)).width == 64
     assert used == []
     deep = plain.colourspace("rgb16")
-    assert decode(save(deep, ImageFormat.PNG, 0, FormatSettings(), NONE)).format == "ushort"
+    assert decode(save(deep, ImageFormat.PNG, 0, EncoderConfig(), NONE)).format == "ushort"
     assert used == ["libvips"]

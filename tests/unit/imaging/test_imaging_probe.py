@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
+from imgfleet.core.encoding import EncoderConfig
 from imgfleet.core.errors import UnsupportedMedia
 from imgfleet.core.options import ImageFormat
 from imgfleet.imaging import VipsEngine
-from imgfleet.settings import FormatSettings, LimitSettings
 from tests import imagegen
 
 CASES: list[tuple[str, Callable[[], bytes], ImageFormat, bool]] = [
@@ -60,7 +60,7 @@ def test_probe_reads_exif_orientation(engine: VipsEngine, tag: int) -> None:
 def test_svg_is_refused_unless_enabled(engine: VipsEngine) -> None:
     with pytest.raises(UnsupportedMedia, match="SVG"):
         engine.probe(imagegen.svg())
-    enabled = VipsEngine(FormatSettings(svg_input=True), LimitSettings())
+    enabled = VipsEngine(EncoderConfig(svg_input=True), 50)
     info = enabled.probe(imagegen.svg(64, 48))
     assert (info.format, info.width, info.height) == (ImageFormat.SVG, 64, 48)
 

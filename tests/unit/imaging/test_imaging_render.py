@@ -9,10 +9,10 @@ from collections.abc import Callable
 import pytest
 import pyvips
 
+from imgfleet.core.encoding import EncoderConfig
 from imgfleet.core.geometry import Box
 from imgfleet.core.options import Color, ImageFormat, ProcessingOptions
 from imgfleet.imaging import ENGINE_VERSION, VipsEngine
-from imgfleet.settings import FormatSettings, LimitSettings
 from tests import imagegen
 
 from .conftest import Render, close, decode, dhash, hamming, loader, make_plan, mean
@@ -179,7 +179,7 @@ def test_sixteen_bit_grey_and_colour_become_eight_bit_srgb(
 
 
 def test_progressive_jpeg_in_and_out() -> None:
-    engine = VipsEngine(FormatSettings(jpeg_progressive=True), LimitSettings())
+    engine = VipsEngine(EncoderConfig(jpeg_progressive=True), 50)
     data = imagegen.progressive_jpeg(120, 90)
     info = engine.probe(data)
     out = engine.render(
@@ -286,7 +286,7 @@ def test_colour_profile_is_kept_when_asked(render: Render) -> None:
 
 
 def test_svg_renders_when_enabled() -> None:
-    engine = VipsEngine(FormatSettings(svg_input=True), LimitSettings())
+    engine = VipsEngine(EncoderConfig(svg_input=True), 50)
     try:
         data = imagegen.svg(64, 48)
         info = engine.probe(data)
@@ -303,7 +303,7 @@ def test_svg_renders_when_enabled() -> None:
         assert (image.width, image.height) == (256, 192)
         assert close(mean(image, Box(0, 0, 60, 44))[:3], [220, 20, 20], 20)  # sharp corner
     finally:
-        VipsEngine(FormatSettings(), LimitSettings())  # block the SVG loader again
+        VipsEngine(EncoderConfig(), 50)  # block the SVG loader again
 
 
 @pytest.mark.parametrize("name", ["jpeg", "png"])

@@ -25,6 +25,7 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from urllib.parse import urljoin
@@ -39,7 +40,6 @@ from imgfleet.core.errors import (
     SourceNotFound,
     TooLarge,
 )
-from imgfleet.settings import SourceSettings
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """Resolves `(host, port)` to IP addresses written as text."""
@@ -63,12 +63,22 @@ async def resolve_host(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+@dataclass(frozen=True, slots=True)
+class HttpSourceConfig:
+    allowed_prefixes: tuple[str, ...] = ()  # empty: every HTTP source is refused
+    allow_private_networks: bool = False  # the SSRF guard off (metadata addresses stay off)
+    connect_timeout: float = 3.0
+    download_timeout: float = 10.0  # the whole fetch, every redirect included
+    max_redirects: int = 5
+    user_agent: str = "imgfleet"
+
+
 class HttpSource:
     """Fetches `http(s)://` sources; one shared client with a bounded connection pool."""
 
     def __init__(
         self,
-        settings: SourceSettings,
+        settings: HttpSourceConfig,
         resolver: Resolver | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:

@@ -1,0 +1,93 @@
+"""The image route, `GET /<signature>/<options>/<source>`: a lean raw-ASGI endpoint, the
+router's catch-all. One service call per request; errors become JSON responses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from imgfleet.core.errors import ClientGone, ImgfleetError
+from imgfleet.http.asgi import Receive, Scope, Send, send_error, send_response
+from imgfleet.http.headers import etag, etag_matches, rendition_headers
+from imgfleet.http.hot import HotTable
+from imgfleet.http.outcome import outcome_of
+from imgfleet.service.delivery import DeliveryService
+
+fault_log = logging.getLogger("imgfleet.error")
+
+_ALLOW = [(b"allow", b"GET, HEAD"), (b"content-type", b"text/plain; charset=utf-8")]
+_NOT_ALLOWED = b"method not allowed\n"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageConfig:
+    ttl: int  # max-age of renditions
+    error_ttl: int  # max-age of client errors
+
+
+class ImageEndpoint:
+    def __init__(
+        self, delivery: DeliveryService, config: ImageConfig, hot: HotTable | None = None
+    ) -> None:
+        self.delivery = delivery
+        self.config = config
+        self.hot = hot  # filled with reusable answers; None: the hot path is off
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        outcome = outcome_of(scope)
+        outcome.route = "image"
+        method: str = scope["method"]
+        if method not in ("GET", "HEAD"):
+            allow = [*_ALLOW, (b"content-length", str(len(_NOT_ALLOWED)).encode())]
+            await send_response(send, 405, allow, _NOT_ALLOWED)
+            return
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).partition(b"?")[0]
+        path = raw_path.decode("utf-8", "surrogateescape")
+        accept = outcome.headers.get(b"accept", b"").decode("latin-1")
+        try:
+            delivery = await self.delivery.deliver(path, accept, lambda: _disconnected(receive))
+        except ClientGone as gone:  # nobody to answer; logged and counted as nginx's 499
+            outcome.status, outcome.extra = gone.status, {"error": gone.reason}
+            return
+        except ImgfleetError as error:
+            outcome.extra = {"error": error.reason}
+            await send_error(send, error, self.config.error_ttl, method)
+            return
+        except Exception as error:  # a bug: answer 500, log the traceback, keep serving
+            fault_log.exception("unhandled error", extra={"request_id": outcome.request_id})
+            internal = ImgfleetError(f"internal error: {type(error).__name__}")
+            outcome.extra = {"error": internal.reason}
+            await send_error(send, internal, self.config.error_ttl, method)
+            return
+        outcome.extra = {"cache": "hit" if delivery.cache_hit else "miss"}
+        rendition = delivery.rendition
+        head = rendition_headers(
+            delivery.presentation, rendition.media_type, self.config.ttl, time.time()
+        )
+        if self.hot is not None:
+            self.hot.remember(path, accept, delivery, head)
+        if etag_matches(outcome.headers.get(b"if-none-match"), etag(delivery.presentation)):
+            kept = [h for h in head if h[0] != b"content-type"]
+            await send_response(send, 304, kept, b"")
+            return
+        head = [*head, (b"content-length", str(len(rendition.body)).encode())]
+        await send_response(send, 200, head, b"" if method == "HEAD" else rendition.body)
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return when the client disconnects: read past the (empty) GET body to http.disconnect.
+
+    A server that answers receive() with anything else after the body (a misbehaving test
+    server) would make this spin, so then it waits for ever: cancelled with the render.
+    """
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        if not message.get("more_body", False):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            await asyncio.Event().wait()

@@ -1,0 +1,90 @@
+"""An engine without libvips, for tests of everything around rendering.
+
+Its images are a short header and JSON (`fake_image`): probe reads them back, render writes
+one with the plan's size in the requested format. A gate holds renders where a test wants
+them, and counters say how many started and how many are running, so tests can wait for
+"two renders at once" instead of sleeping. Like the real engine it refuses what is not an
+image (415) and a render past its deadline (504).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from imgfleet.core.errors import RenderTimeout, UnsupportedMedia
+from imgfleet.core.geometry import Plan
+from imgfleet.core.options import ImageFormat, ProcessingOptions
+from imgfleet.core.source import SourceInfo
+from imgfleet.ports import Clock
+
+MAGIC = b"FAKEIMG\n"
+
+
+def fake_image(
+    width: int, height: int, fmt: ImageFormat = ImageFormat.JPEG, pages: int = 1, **extra: Any
+) -> bytes:
+    """A fake image; `extra` fields (quality, ...) are kept as written."""
+    fields = {"format": fmt.value, "width": width, "height": height, "pages": pages, **extra}
+    return MAGIC + json.dumps(fields, sort_keys=True).encode()
+
+
+def read_fake(data: bytes) -> dict[str, Any] | None:
+    """A fake image's fields, or None for anything else."""
+    if not data.startswith(MAGIC):
+        return None
+    try:
+        fields = json.loads(data[len(MAGIC) :])
+    except ValueError:
+        return None
+    return fields if isinstance(fields, dict) else None
+
+
+class FakeEngine:
+    version = "fake-engine/1"
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._monotonic = clock.monotonic if clock is not None else time.monotonic
+        self.gate: threading.Event | None = None  # set: renders wait here until it opens
+        self.started = 0  # renders begun
+        self.running = 0  # renders begun and not yet returned
+        self._lock = threading.Lock()
+
+    def hold(self) -> threading.Event:
+        """Hold every render from now on until the returned event is set."""
+        self.gate = threading.Event()
+        return self.gate
+
+    def probe(self, data: bytes) -> SourceInfo:
+        fields = read_fake(data)
+        if fields is None:
+            raise UnsupportedMedia("source: not an image (the fake engine reads fake images)")
+        return SourceInfo(
+            ImageFormat(fields["format"]), fields["width"], fields["height"], fields["pages"]
+        )
+
+    def render(
+        self,
+        data: bytes,
+        info: SourceInfo,
+        plan: Plan,
+        options: ProcessingOptions,
+        fmt: ImageFormat,
+        quality: int,
+        deadline: float,
+    ) -> bytes:
+        with self._lock:
+            self.started += 1
+            self.running += 1
+        try:
+            gate = self.gate
+            if gate is not None and not gate.wait(max(0.0, deadline - self._monotonic())):
+                raise RenderTimeout("render: the deadline passed while held at the gate")
+            if self._monotonic() > deadline:
+                raise RenderTimeout("render: the deadline passed before the render")
+            return fake_image(plan.width, plan.height, fmt, info.pages, quality=quality)
+        finally:
+            with self._lock:
+                self.running -= 1

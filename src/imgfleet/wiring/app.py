@@ -1,0 +1,31 @@
+"""The HTTP application over a process's dependencies, and how it is served."""
+
+from __future__ import annotations
+
+from imgfleet.http.app import App, HttpConfig, create_app
+from imgfleet.http.server import ServerConfig
+from imgfleet.settings import Settings
+from imgfleet.wiring.dependencies import Dependencies
+
+
+def build_app(deps: Dependencies) -> App:
+    """The ASGI application: the image route, operations and the JSON API."""
+    s = deps.settings
+    config = HttpConfig(
+        ttl=s.cache.ttl,
+        error_ttl=s.cache.error_ttl,
+        access_log=s.server.access_log,
+        hot_path=s.server.hot_path,
+    )
+    return create_app(deps.delivery, deps.metrics, config)
+
+
+def server_config(
+    settings: Settings, host: str | None = None, port: int | None = None
+) -> ServerConfig:
+    server = settings.server
+    return ServerConfig(
+        host=server.host if host is None else host,
+        port=server.port if port is None else port,
+        hot_path=server.hot_path,
+    )

@@ -1,0 +1,70 @@
+"""Settings → the small typed values that inner layers take, validated at start."""
+
+from __future__ import annotations
+
+from imgfleet.adapters.source.http import HttpSourceConfig
+from imgfleet.core.encoding import EncoderConfig, Qualities
+from imgfleet.core.limits import Limits
+from imgfleet.core.option_parser import compile_presets
+from imgfleet.core.options import ProcessingOptions
+from imgfleet.service.delivery import DeliveryConfig
+from imgfleet.settings import FormatSettings, Settings, SourceSettings
+
+
+def encoder_config(f: FormatSettings) -> EncoderConfig:
+    return EncoderConfig(
+        qualities=Qualities(f.quality, f.jpeg_quality, f.webp_quality, f.avif_quality),
+        jpeg_progressive=f.jpeg_progressive,
+        webp_effort=f.webp_effort,
+        avif_effort=f.avif_effort,
+        avif_tune=f.avif_tune,
+        png_compression=f.png_compression,
+        strip_metadata=f.strip_metadata,
+        keep_copyright=f.keep_copyright,
+        strip_color_profile=f.strip_color_profile,
+        svg_input=f.svg_input,
+    )
+
+
+def limits(settings: Settings) -> Limits:
+    lim = settings.limits
+    return Limits(
+        max_src_bytes=settings.sources.max_bytes,
+        max_src_megapixels=lim.max_src_megapixels,
+        max_frames=lim.max_frames,
+        max_frame_megapixels=lim.max_frame_megapixels,
+        max_result_dimension=lim.max_result_dimension,
+    )
+
+
+def delivery_config(settings: Settings) -> DeliveryConfig:
+    """Everything the delivery path needs from settings (bad presets raise ValueError)."""
+    sec, fmt = settings.security, settings.formats
+    return DeliveryConfig(
+        key_pairs=sec.key_pairs,
+        signature_size=sec.signature_size,
+        presets=compile_presets(sec.presets, allow_security_options=sec.allow_security_options),
+        only_presets=sec.only_presets,
+        allow_security_options=sec.allow_security_options,
+        defaults=ProcessingOptions(
+            strip_metadata=fmt.strip_metadata,
+            keep_copyright=fmt.keep_copyright,
+            strip_color_profile=fmt.strip_color_profile,
+        ),
+        limits=limits(settings),
+        qualities=encoder_config(fmt).qualities,
+        prefer_avif=fmt.prefer_avif,
+        prefer_webp=fmt.prefer_webp,
+        render_timeout=settings.limits.render_timeout,
+    )
+
+
+def http_source_config(s: SourceSettings) -> HttpSourceConfig:
+    return HttpSourceConfig(
+        allowed_prefixes=s.allowed_prefixes,
+        allow_private_networks=s.allow_private_networks,
+        connect_timeout=s.connect_timeout,
+        download_timeout=s.download_timeout,
+        max_redirects=s.max_redirects,
+        user_agent=s.user_agent,
+    )

@@ -1,0 +1,90 @@
+"""Everything one imgfleet process needs, built from settings: opened at start, closed at
+shutdown in reverse order. The web shell is not among them (`wiring.app` adds it)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from imgfleet.adapters.clock import SystemClock
+from imgfleet.adapters.source.http import HttpSource
+from imgfleet.adapters.source.local import LocalSource
+from imgfleet.imaging.engine import VipsEngine, configure_vips, engine_version
+from imgfleet.metrics import Metrics
+from imgfleet.ports import Clock, Engine, SourceLoader
+from imgfleet.service import render_job
+from imgfleet.service.admission import Admission
+from imgfleet.service.delivery import DeliveryService, Rendition
+from imgfleet.service.lru import ByteLRU
+from imgfleet.service.render_job import RenderJob, RenderResult
+from imgfleet.service.worker_processes import ProcessWorkers
+from imgfleet.settings import RenderIsolation, Settings
+from imgfleet.wiring.config import delivery_config, encoder_config, http_source_config
+
+
+@dataclass(frozen=True, slots=True)
+class Dependencies:
+    settings: Settings
+    metrics: Metrics
+    delivery: DeliveryService
+
+
+@asynccontextmanager
+async def open_dependencies(
+    settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None
+) -> AsyncIterator[Dependencies]:
+    """The process's dependencies while the block runs.
+
+    `engine` replaces libvips (renders then run in threads whatever the isolation setting),
+    `clock` the system clock: for tests, as httpx takes a transport.
+    """
+    async with AsyncExitStack() as stack:
+        metrics = Metrics()
+        sources: dict[str, SourceLoader] = {}
+        if settings.sources.local_root is not None:
+            sources["local"] = LocalSource(settings.sources.local_root)
+        http = HttpSource(http_source_config(settings.sources))
+        stack.push_async_callback(http.aclose)
+        sources["http"] = sources["https"] = http
+
+        encoder = encoder_config(settings.formats)
+        max_megapixels = settings.limits.max_src_megapixels
+        pool = settings.render.pool_size
+        run_render: Callable[[RenderJob], RenderResult]
+        executor: Executor
+        if engine is None and settings.render.isolation is RenderIsolation.PROCESSES:
+            make_engine = functools.partial(VipsEngine.for_process, encoder, max_megapixels)
+            executor = ProcessWorkers(pool, render_job.start_process, (make_engine,))
+            run_render = render_job.run_in_process
+            version = engine_version(encoder)
+        else:
+            if engine is None:
+                configure_vips()
+                engine = VipsEngine(encoder, max_megapixels)
+            executor = ThreadPoolExecutor(pool, thread_name_prefix="render")
+            run_render = functools.partial(render_job.run, engine)
+            version = engine.version
+        admission = Admission(
+            pool, settings.render.queue_size, settings.render.retry_after, executor
+        )
+        stack.callback(admission.shutdown)
+
+        delivery = DeliveryService(
+            delivery_config(settings),
+            engine_version=version,
+            render=run_render,
+            sources=sources,
+            admission=admission,
+            clock=clock or SystemClock(),
+            metrics=metrics,
+            result_cache=ByteLRU[str, Rendition](settings.cache.result_bytes, _rendition_size),
+            source_cache=ByteLRU[str, bytes](settings.sources.cache_bytes, len),
+        )
+        yield Dependencies(settings, metrics, delivery)
+
+
+def _rendition_size(rendition: Rendition) -> int:
+    return len(rendition.body)
