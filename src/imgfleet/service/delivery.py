@@ -137,7 +137,7 @@ class DeliveryService:
         holding a queue place until a worker is free. Hits never look at `gone`.
         """
         started = self.clock.monotonic()
-        parsed = self._resolve(raw_path)
+        parsed = self.resolve(raw_path)
         options = parsed.options
         if options.expires is not None and options.expires < self.clock.time():
             raise Expired("the URL has expired")
@@ -178,8 +178,8 @@ class DeliveryService:
             self.metrics.cache_hit()
         return rendition
 
-    def _resolve(self, raw_path: str) -> ParsedPath:
-        """Verify and parse a request path."""
+    def resolve(self, raw_path: str) -> ParsedPath:
+        """Verify and parse a request path: its options and source (raises the 4xx errors)."""
         signature, path = _split_signature(raw_path)
         self._verify(signature, path)
         return self._parse(path)
