@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import threading
 import time
 from typing import Any
 
-from imgfleet.http.server import HttpServer, ServerConfig, bind
+from imgfleet.http.server import HttpServer, bind
 from imgfleet.settings import Settings
+from imgfleet.wiring.app import server_config
 from tests.app.conftest import AppUnderTest, app_under_test
 
 
 class Served:
-    """The server on a socket bound to port 0 here and handed over (no race for a port)."""
+    """The server on a socket bound to port 0 here and handed over (no race for a port);
+    `config` changes fields of the `ServerConfig` the settings give."""
 
     def __init__(self, settings: Settings, **config: Any) -> None:
         self.settings = settings
         self.socket = bind("127.0.0.1", 0)
         self.port = int(self.socket.getsockname()[1])
-        self.config = ServerConfig(host="127.0.0.1", port=0, hot_path=True, **config)
+        self.config = dataclasses.replace(server_config(settings, "127.0.0.1", 0), **config)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: HttpServer | None = None
         self._app: AppUnderTest | None = None

@@ -15,6 +15,7 @@ import pyvips
 from imgfleet.service.delivery import ACCEPT_ENTRIES
 from imgfleet.service.render_job import RenderJob, RenderResult
 from tests.app.conftest import AppFactory, AppUnderTest, signed
+from tests.waiting import until
 
 CHROME_ACCEPT = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
 
@@ -133,15 +134,38 @@ async def test_animated_gif_keeps_frames_and_negotiated_avif_becomes_webp(
     assert image.get("n-pages") == 4 and image.width == 20
 
 
-async def test_if_none_match_gives_304(client: httpx.AsyncClient) -> None:
-    path = signed("w:50", "local:///photo.jpg", "jpg")
-    first = await client.get(path)
+@pytest.mark.parametrize(
+    ("if_none_match", "status"),
+    [
+        ("{etag}", 304),
+        ("W/{etag}", 304),  # weak comparison: RFC 9110 13.1.2
+        ('"other", {etag}', 304),
+        ('"other",W/{etag} , "more"', 304),
+        ("*", 304),
+        (" * ", 304),
+        ('"other"', 200),
+        ('W/"other", "more"', 200),
+        ("", 200),
+    ],
+)
+async def test_if_none_match_answers_304_with_the_caching_headers(
+    client: httpx.AsyncClient, if_none_match: str, status: int
+) -> None:
+    path = signed("w:50", "local:///photo.jpg")  # negotiated: the answer varies by Accept
+    accept = {"accept": "image/webp,*/*"}
+    first = await client.get(path, headers=accept)
     etag = first.headers["etag"]
-    again = await client.get(path, headers={"if-none-match": etag})
-    assert again.status_code == 304 and again.content == b""
+    header = if_none_match.format(etag=etag)
+    again = await client.get(path, headers={**accept, "if-none-match": header})
+    assert again.status_code == status
     assert again.headers["etag"] == etag
-    other = await client.get(path, headers={"if-none-match": '"nope"'})
-    assert other.status_code == 200
+    assert again.headers["cache-control"] == first.headers["cache-control"]
+    assert again.headers["vary"] == "Accept"
+    assert again.headers["x-request-id"] != first.headers["x-request-id"]
+    if status == 304:
+        assert again.content == b"" and "content-type" not in again.headers
+    else:
+        assert again.content == first.content
 
 
 async def test_equal_renditions_share_a_key_whatever_the_spelling(
@@ -294,10 +318,7 @@ async def test_overload_gives_503_while_hits_keep_serving(make_app: AppFactory) 
             for n in (11, 12)
         ]
         admission = app.delivery.admission
-        for _ in range(500):
-            if admission.running == 1 and admission.queued == 1:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: (admission.running, admission.queued) == (1, 1), "1 running, 1 queued")
         refused = await c.get(signed("w:13", "local:///photo.jpg", "jpg"))
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "2"
@@ -342,18 +363,10 @@ async def test_a_client_that_leaves_drops_its_queued_render(make_app: AppFactory
     async with _client(app) as c:
         busy = asyncio.create_task(c.get(signed("w:20", "local:///photo.jpg", "jpg")))
         leaving = asyncio.create_task(app(scope, receive, send))
-        for _ in range(500):
-            if admission.running == 1 and admission.queued == 1:
-                break
-            await asyncio.sleep(0.01)
-        assert (admission.running, admission.queued) == (1, 1)
+        await until(lambda: (admission.running, admission.queued) == (1, 1), "1 running, 1 queued")
         leave.set()
         await asyncio.wait_for(leaving, 5)
-        for _ in range(100):
-            if admission.queued == 0:
-                break
-            await asyncio.sleep(0.01)
-        assert admission.queued == 0
+        await until(lambda: admission.queued == 0, "the queued render dropped")
         gate.set()
         assert (await busy).status_code == 200
     assert sent == []  # nobody to answer
@@ -422,22 +435,14 @@ async def test_a_client_that_leaves_frees_its_queued_place(make_app: AppFactory)
     app.delivery.render = CountingRender(app.delivery.render, gate)
     admission = app.delivery.admission
 
-    async def until(condition: Callable[[], bool]) -> None:
-        for _ in range(500):
-            if condition():
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError("condition not reached")
-
     async with _client(app) as c:
         first = asyncio.create_task(c.get(signed("w:21", "local:///photo.jpg", "jpg")))
-        await until(lambda: admission.running == 1)
+        await until(lambda: admission.running == 1, "the first render running")
         leaving = asyncio.create_task(c.get(signed("w:22", "local:///photo.jpg", "jpg")))
-        await until(lambda: admission.queued == 1)
+        await until(lambda: admission.queued == 1, "the second queued")
         leaving.cancel()
-        await until(lambda: admission.queued == 0)
+        await until(lambda: admission.queued == 0, "the place freed")
         third = asyncio.create_task(c.get(signed("w:23", "local:///photo.jpg", "jpg")))
-        await until(lambda: admission.queued == 1)  # admitted, not refused
+        await until(lambda: admission.queued == 1, "the third admitted, not refused")
         gate.set()
         assert [(await t).status_code for t in (first, third)] == [200, 200]
-    admission.shutdown()

@@ -7,6 +7,7 @@ from imgfleet.core.errors import Overloaded
 from imgfleet.service.admission import Admission
 from imgfleet.service.lru import ByteLRU
 from imgfleet.service.single_flight import SingleFlight
+from tests.waiting import until
 
 
 def test_lru_evicts_least_recently_used_by_bytes() -> None:
@@ -81,11 +82,7 @@ async def test_admission_refuses_past_pool_plus_queue() -> None:
     admission = Admission(workers=1, queue=1, retry_after=3)
     release = threading.Event()
     running = [asyncio.create_task(admission.run(release.wait, 5)) for _ in range(2)]
-    for _ in range(100):
-        if admission.running == 1 and admission.queued == 1:
-            break
-        await asyncio.sleep(0.01)
-    assert (admission.running, admission.queued) == (1, 1)
+    await until(lambda: (admission.running, admission.queued) == (1, 1), "1 running, 1 queued")
     with pytest.raises(Overloaded) as caught:
         await admission.run(release.wait, 5)
     assert caught.value.status == 503 and caught.value.retry_after == 3
@@ -99,21 +96,15 @@ async def test_admission_keeps_slot_until_thread_finishes_after_cancel() -> None
     admission = Admission(workers=1, queue=0)
     release = threading.Event()
     task = asyncio.create_task(admission.run(release.wait, 5))
-    for _ in range(100):
-        if admission.running:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: admission.running == 1, "the job running")
     task.cancel()
-    await asyncio.sleep(0.01)
+    with pytest.raises(asyncio.CancelledError):
+        await task
     assert admission.running == 1  # the thread still works: its slot stays taken
     with pytest.raises(Overloaded):
         await admission.run(release.wait, 5)
     release.set()
-    for _ in range(100):
-        if not admission.running:
-            break
-        await asyncio.sleep(0.01)
-    assert admission.running == 0
+    await until(lambda: admission.running == 0, "the thread finished")
     admission.shutdown()
 
 
@@ -146,13 +137,9 @@ async def test_admission_frees_a_queued_place_when_its_waiter_goes() -> None:
     release = threading.Event()
     running = asyncio.create_task(admission.run(release.wait, 5))
     queued = asyncio.create_task(admission.run(release.wait, 5))
-    for _ in range(100):
-        if admission.queued == 1:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: admission.queued == 1, "the second job queued")
     queued.cancel()
-    await asyncio.sleep(0.01)
-    assert (admission.running, admission.queued) == (1, 0)
+    await until(lambda: (admission.running, admission.queued) == (1, 0), "the queued job gone")
     release.set()
     assert await running is True
     admission.shutdown()

@@ -1,0 +1,227 @@
+"""DeliveryService without libvips: the test kit's engine, source, clock and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+
+from imgfleet.core.encoding import Qualities
+from imgfleet.core.errors import (
+    BadSignature,
+    Expired,
+    Overloaded,
+    RenderTimeout,
+    SourceNotFound,
+)
+from imgfleet.core.limits import Limits
+from imgfleet.core.option_parser import compile_presets
+from imgfleet.core.options import ProcessingOptions
+from imgfleet.core.signing import sign
+from imgfleet.service import render_job
+from imgfleet.service.admission import Admission
+from imgfleet.service.delivery import DeliveryConfig, DeliveryService, Rendition
+from imgfleet.service.lru import ByteLRU
+from imgfleet.testing import FakeEngine, ManualClock, MemorySource, RecordingMetrics, fake_image
+from imgfleet.testing import read_fake as fields_of
+from tests.waiting import until
+
+KEY, SALT = b"key", b"salt"
+PHOTO = "local:///photo.jpg"
+
+CONFIG = DeliveryConfig(
+    key_pairs=((KEY, SALT),),
+    signature_size=32,
+    presets=compile_presets({}),
+    only_presets=False,
+    allow_security_options=False,
+    defaults=ProcessingOptions(),
+    limits=Limits(10_000_000, 50, 200, 50, 8192),
+    qualities=Qualities(),
+    prefer_avif=True,
+    prefer_webp=True,
+    render_timeout=10,
+)
+
+
+def signed(options: str, source: str = PHOTO, ext: str = "jpg") -> str:
+    path = f"/{options}/plain/{source}@{ext}"
+    return "/" + sign(path, KEY, SALT) + path
+
+
+@dataclass
+class Kit:
+    service: DeliveryService
+    engine: FakeEngine
+    source: MemorySource
+    clock: ManualClock
+    metrics: RecordingMetrics
+    admission: Admission
+
+    async def get(self, path: str, accept: str = "") -> Any:
+        return await self.service.deliver(path, accept)
+
+
+@pytest.fixture
+async def make_kit() -> AsyncIterator[Any]:
+    admissions: list[Admission] = []
+
+    def factory(workers: int = 2, queue: int = 8, **config: Any) -> Kit:
+        clock = ManualClock()
+        engine = FakeEngine(clock)
+        source = MemorySource({PHOTO: fake_image(400, 300)})
+        metrics = RecordingMetrics()
+        executor = ThreadPoolExecutor(workers)
+        admission = Admission(workers, queue, retry_after=3, executor=executor)
+        admissions.append(admission)
+        service = DeliveryService(
+            replace(CONFIG, **config),
+            engine_version=engine.version,
+            render=functools.partial(render_job.run, engine),
+            sources={"local": source},
+            admission=admission,
+            clock=clock,
+            metrics=metrics,
+            result_cache=ByteLRU[str, Rendition](1 << 20, lambda r: len(r.body)),
+            source_cache=ByteLRU[str, bytes](1 << 20, len),
+        )
+        return Kit(service, engine, source, clock, metrics, admission)
+
+    yield factory
+    for admission in admissions:
+        admission.shutdown()
+
+
+async def test_a_miss_renders_the_plan_and_a_repeat_is_a_hit(make_kit: Any) -> None:
+    kit = make_kit()
+    first = await kit.get(signed("rs:fit:100:100"))
+    assert fields_of(first.rendition.body) == {
+        "format": "jpeg", "width": 100, "height": 75, "pages": 1, "quality": 80
+    }  # fmt: skip
+    assert (first.cache_hit, first.rendition.media_type) == (False, "image/jpeg")
+    again = await kit.get(signed("rs:fit:100:100"))
+    assert again.cache_hit and again.rendition == first.rendition
+    assert (kit.metrics.misses, kit.metrics.hits, kit.engine.started) == (1, 1, 1)
+    assert [fmt.value for fmt, _ in kit.metrics.renders] == ["jpeg"]
+
+
+async def test_identical_misses_wait_for_one_render_and_other_keys_render_beside_it(
+    make_kit: Any,
+) -> None:
+    """50 concurrent misses of one URL: one render, 49 coalesced while it runs; a miss of
+    another URL renders at the same time instead of queueing behind them."""
+    kit = make_kit(workers=2)
+    gate = kit.engine.hold()
+    same = [asyncio.create_task(kit.get(signed("w:90"))) for _ in range(50)]
+    await until(
+        lambda: kit.metrics.coalesced_misses == 49 and kit.engine.running == 1,
+        "49 misses joined the first, whose render is running",
+    )
+    assert (kit.metrics.misses, kit.engine.started) == (50, 1)
+    other = asyncio.create_task(kit.get(signed("w:91")))
+    await until(lambda: kit.engine.running == 2, "a second key rendering beside the first")
+    gate.set()
+    results = await asyncio.gather(*same)
+    assert len({r.rendition.body for r in results}) == 1
+    assert fields_of((await other).rendition.body)["width"] == 91  # type: ignore[index]
+    assert kit.engine.started == 2
+
+
+async def test_admission_queues_its_size_beyond_the_workers_then_refuses(make_kit: Any) -> None:
+    kit = make_kit(workers=1, queue=2)
+    gate = kit.engine.hold()
+    admitted = [asyncio.create_task(kit.get(signed(f"w:{w}"))) for w in (10, 11, 12)]
+    await until(
+        lambda: (kit.engine.running, kit.admission.running, kit.admission.queued) == (1, 1, 2),
+        "one render running and two queued",
+    )
+    with pytest.raises(Overloaded) as refused:
+        await kit.get(signed("w:13"))
+    assert (refused.value.status, refused.value.retry_after) == (503, 3)
+    gate.set()
+    widths = [fields_of((await task).rendition.body)["width"] for task in admitted]  # type: ignore[index]
+    assert widths == [10, 11, 12]
+
+
+@pytest.mark.parametrize("escaped", ["rs%3Afit%3A50%3A50", "rs%3afit:50:50"])
+async def test_options_re_encoded_by_a_proxy_still_pass_the_signature(
+    make_kit: Any, escaped: str
+) -> None:
+    """imgproxy's clients sign the options unescaped; a proxy may send `:` as %3A."""
+    kit = make_kit()
+    path = signed("rs:fit:50:50").replace("rs:fit:50:50", escaped)
+    assert fields_of((await kit.get(path)).rendition.body)["width"] == 50  # type: ignore[index]
+    with pytest.raises(BadSignature):
+        await kit.get(path.replace("50", "51", 1))
+
+
+async def test_a_url_past_its_expiry_is_not_found_and_never_reusable(make_kit: Any) -> None:
+    kit = make_kit()
+    path = signed(f"exp:{int(kit.clock.time()) + 100}/w:20")
+    await kit.get(path)
+    hit = await kit.get(path)
+    assert hit.cache_hit and not hit.reusable  # its answer depends on the time of asking
+    kit.clock.advance(101)
+    with pytest.raises(Expired):
+        await kit.get(path)
+
+
+async def test_only_a_hit_without_expiry_is_reusable(make_kit: Any) -> None:
+    kit = make_kit()
+    miss = await kit.get(signed("w:30"))
+    hit = await kit.get(signed("w:30"))
+    assert (miss.reusable, hit.reusable) == (False, True)
+
+
+async def test_cached_rendition_is_the_one_way_to_the_cache_and_counts_hits(
+    make_kit: Any,
+) -> None:
+    kit = make_kit()
+    delivery = await kit.get(signed("w:40"))
+    assert kit.service.cached_rendition("no-such-key") is None
+    assert kit.metrics.hits == 0
+    assert kit.service.cached_rendition(delivery.presentation.key) == delivery.rendition
+    assert kit.metrics.hits == 1
+
+
+@pytest.mark.parametrize(
+    ("accept", "fmt", "negotiated"),
+    [
+        ("image/avif,image/webp,*/*", "avif", True),
+        ("image/webp,*/*", "webp", True),
+        ("*/*", "jpeg", True),
+    ],
+)
+async def test_the_format_follows_accept_when_the_url_leaves_it_open(
+    make_kit: Any, accept: str, fmt: str, negotiated: bool
+) -> None:
+    kit = make_kit()
+    path = "/" + sign("/w:20/plain/" + PHOTO, KEY, SALT) + "/w:20/plain/" + PHOTO
+    delivery = await kit.get(path, accept)
+    assert fields_of(delivery.rendition.body)["format"] == fmt  # type: ignore[index]
+    assert delivery.presentation.negotiated is negotiated
+
+
+async def test_a_missing_source_is_counted_by_reason(make_kit: Any) -> None:
+    kit = make_kit()
+    with pytest.raises(SourceNotFound):
+        await kit.get(signed("w:10", "local:///nope.jpg"))
+    assert kit.metrics.source_failures == ["source_not_found"]
+
+
+async def test_a_render_held_past_its_deadline_times_out(make_kit: Any) -> None:
+    kit = make_kit(render_timeout=0.05)
+    kit.engine.hold()
+    with pytest.raises(RenderTimeout):
+        await kit.get(signed("w:10"))
+
+
+async def test_several_renditions_of_one_source_fetch_it_once(make_kit: Any) -> None:
+    kit = make_kit()
+    await asyncio.gather(*(kit.get(signed(f"w:{w}")) for w in (20, 30, 40)))
+    assert kit.source.fetches == 1
