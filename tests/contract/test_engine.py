@@ -1,0 +1,78 @@
+"""The Engine port: one behaviour suite for libvips and the test kit's fake engine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from imgfleet.core import geometry
+from imgfleet.core.encoding import EncoderConfig
+from imgfleet.core.errors import RenderTimeout, UnsupportedMedia
+from imgfleet.core.options import ImageFormat, ProcessingOptions, ResizingType
+from imgfleet.imaging import VipsEngine, configure_vips
+from imgfleet.ports import Engine
+from imgfleet.testing import FakeEngine, fake_image
+from tests import imagegen
+
+
+@dataclass
+class Case:
+    engine: Engine
+    make: Callable[[int, int, ImageFormat], bytes]  # an image this engine reads
+    again: Callable[[], Engine]  # another engine configured alike
+
+
+def _vips_image(width: int, height: int, fmt: ImageFormat) -> bytes:
+    return imagegen.png(width, height) if fmt is ImageFormat.PNG else imagegen.jpeg(width, height)
+
+
+@pytest.fixture(params=["vips", "fake"])
+def case(request: pytest.FixtureRequest) -> Case:
+    if request.param == "vips":
+        configure_vips()
+        return Case(
+            VipsEngine(EncoderConfig(), 50), _vips_image, lambda: VipsEngine(EncoderConfig(), 50)
+        )
+    return Case(FakeEngine(), lambda w, h, f: fake_image(w, h, f), FakeEngine)
+
+
+FIT_64 = ProcessingOptions(resizing_type=ResizingType.FIT, width=64, height=64)
+
+
+def render(case: Case, data: bytes, fmt: ImageFormat, deadline: float) -> bytes:
+    info = case.engine.probe(data)
+    plan = geometry.plan(FIT_64, info.width, info.height)
+    return case.engine.render(data, info, plan, FIT_64, fmt, 80, deadline)
+
+
+@pytest.mark.parametrize("fmt", [ImageFormat.JPEG, ImageFormat.PNG])
+def test_probe_reads_format_and_size(case: Case, fmt: ImageFormat) -> None:
+    info = case.engine.probe(case.make(120, 90, fmt))
+    assert (info.format, info.width, info.height, info.pages) == (fmt, 120, 90, 1)
+
+
+@pytest.mark.parametrize("data", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n"])
+def test_probe_refuses_what_is_not_an_image(case: Case, data: bytes) -> None:
+    with pytest.raises(UnsupportedMedia) as refused:
+        case.engine.probe(data)
+    assert refused.value.status == 415
+
+
+@pytest.mark.parametrize("fmt", [ImageFormat.WEBP, ImageFormat.PNG])
+def test_render_gives_the_planned_size_in_the_asked_format(case: Case, fmt: ImageFormat) -> None:
+    out = render(case, case.make(120, 90, ImageFormat.JPEG), fmt, time.monotonic() + 30)
+    info = case.engine.probe(out)
+    assert (info.format, info.width, info.height) == (fmt, 64, 48)
+
+
+def test_a_render_past_its_deadline_times_out(case: Case) -> None:
+    with pytest.raises(RenderTimeout) as late:
+        render(case, case.make(120, 90, ImageFormat.JPEG), ImageFormat.PNG, time.monotonic() - 1)
+    assert late.value.status == 504
+
+
+def test_the_version_names_the_configuration(case: Case) -> None:
+    assert case.engine.version and case.engine.version == case.again().version
