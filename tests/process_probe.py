@@ -1,0 +1,9 @@
+"""Functions a test runs inside a worker process; this module imports nothing of imgfleet."""
+
+from __future__ import annotations
+
+import sys
+
+
+def loaded_modules() -> list[str]:
+    return sorted(sys.modules)
