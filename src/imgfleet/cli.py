@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import os
 import sys
@@ -34,6 +35,7 @@ def load_settings() -> Settings:
 
 def check(settings: Settings) -> None:
     """Build everything the service would build at start, so bad settings fail here."""
+    from imgfleet.wiring.backends import REGION_CACHES
     from imgfleet.wiring.config import delivery_config
 
     root = settings.sources.local_root
@@ -43,6 +45,12 @@ def check(settings: Settings) -> None:
         delivery_config(settings)
     except (ImgfleetError, ValueError) as error:
         raise SystemExit(f"invalid setting IMGFLEET_SECURITY__PRESETS: {error}") from None
+    if settings.cache.region:
+        try:
+            cache = REGION_CACHES.open(settings.cache.region)  # parses; connects lazily
+        except ValueError as error:
+            raise SystemExit(f"invalid setting {error}") from None
+        asyncio.run(cache.aclose())
 
 
 def serve(settings: Settings, host: str | None, port: int | None) -> None:

@@ -128,6 +128,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.region_lookups = Counter(
+            "imgfleet_region_cache_requests",
+            "Region cache (L2) lookups by result: hit, miss or error (taken as a miss)",
+            ["result"],
+            registry=r,
+        )
         self.result_cache_size = Gauge(
             "imgfleet_result_cache_bytes", "Bytes held by the result cache", registry=r
         )
@@ -152,6 +158,9 @@ class Metrics:
 
     def result_cache_bytes(self, size: int) -> None:
         self.result_cache_size.set(size)
+
+    def region_cache(self, result: str) -> None:
+        self.region_lookups.labels(result).inc()
 
     def render_load(self, running: int, queued: int) -> None:
         """The render pool's state, set as the metrics are scraped."""

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
+from imgfleet.core.rendition import Rendition
 from imgfleet.core.source import SourceInfo
 
 
@@ -43,6 +44,20 @@ class Engine(Protocol):
     ) -> bytes: ...
 
 
+class RegionCache(Protocol):
+    """Renditions shared by the nodes of a region, by cache key: the second tier after each
+    node's memory. Best effort: `put` may drop what does not fit, and an adapter whose
+    backend fails raises `CacheUnavailable`, which callers take as a miss."""
+
+    async def get(self, key: str) -> Rendition | None: ...
+
+    async def put(self, key: str, rendition: Rendition) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 class Clock(Protocol):
     def time(self) -> float: ...  # unix seconds, for `expires`
 
@@ -63,3 +78,5 @@ class DeliveryMetrics(Protocol):
     def source_failed(self, reason: str) -> None: ...
 
     def result_cache_bytes(self, size: int) -> None: ...
+
+    def region_cache(self, result: str) -> None: ...  # "hit", "miss" or "error"

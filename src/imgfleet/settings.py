@@ -177,6 +177,13 @@ class CacheSettings(_Section):
     )
     ttl: int = Field(31_536_000, ge=0, description="max-age, in seconds, of successful responses.")
     error_ttl: int = Field(10, ge=0, description="max-age, in seconds, of error responses.")
+    region: str = Field(
+        "",
+        description="URL of the region cache, the second tier after each node's memory, "
+        "shared by the nodes of a region: `redis://host:6379/0` (options: `ttl`, `timeout`, "
+        "`max_item_bytes`, `prefix`), or `memory://?max_bytes=N` in this process. Empty: "
+        "none (one node's memory is the whole cache).",
+    )
 
 
 class RenderIsolation(StrEnum):

@@ -14,7 +14,7 @@ from typing import Any
 import h11
 import pytest
 
-from imgfleet.service.lru import ByteLRU
+from imgfleet.core.lru import ByteLRU
 from tests.app.conftest import make_settings, signed
 from tests.serving import Served
 

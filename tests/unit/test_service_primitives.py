@@ -4,8 +4,8 @@ import threading
 import pytest
 
 from imgfleet.core.errors import Overloaded
+from imgfleet.core.lru import ByteLRU
 from imgfleet.service.admission import Admission
-from imgfleet.service.lru import ByteLRU
 from imgfleet.service.single_flight import SingleFlight
 from tests.waiting import until
 

@@ -18,6 +18,7 @@ shell turns these into responses; everything below raises them.
     ├── UnsupportedMedia (415)            not an image, or a format that is not enabled
     ├── OverLimit (422)                   resolution, frames or result dimension limits
     ├── Overloaded (503)                  admission refused; carries Retry-After
+    ├── CacheUnavailable (503)            a cache backend failed: callers treat it as a miss
     ├── OriginError (502)                 the origin answered badly
     ├── OriginTimeout (504)               the origin did not answer in time
     └── RenderTimeout (504)               the render deadline passed
@@ -121,6 +122,10 @@ class Overloaded(ImgfleetError):
     def __init__(self, public_message: str, retry_after: int = 1) -> None:
         super().__init__(public_message)
         self.retry_after = retry_after
+
+
+class CacheUnavailable(ImgfleetError):
+    status, is_fault, reason = 503, False, "cache_unavailable"
 
 
 class OriginError(ImgfleetError):

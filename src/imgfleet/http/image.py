@@ -61,7 +61,7 @@ class ImageEndpoint:
             outcome.extra = {"error": internal.reason}
             await send_error(send, internal, self.config.error_ttl, method)
             return
-        outcome.extra = {"cache": "hit" if delivery.cache_hit else "miss"}
+        outcome.extra = {"cache": delivery.tier.value}
         rendition = delivery.rendition
         head = rendition_headers(
             delivery.presentation, rendition.media_type, self.config.ttl, time.time()

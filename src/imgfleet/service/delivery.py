@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
@@ -26,31 +27,27 @@ from imgfleet.core.encoding import Qualities
 from imgfleet.core.errors import (
     BadRequest,
     BadSignature,
+    CacheUnavailable,
     ClientGone,
     Expired,
     ForbiddenSource,
     ImgfleetError,
     TooLarge,
 )
+from imgfleet.core.lru import ByteLRU
 from imgfleet.core.negotiation import negotiate
 from imgfleet.core.option_parser import ParsedPath, Presets, parse_path
 from imgfleet.core.options import ImageFormat, ProcessingOptions
+from imgfleet.core.rendition import Rendition
 from imgfleet.core.signing import KeyPair, verify
-from imgfleet.ports import Clock, DeliveryMetrics, SourceLoader
+from imgfleet.ports import Clock, DeliveryMetrics, RegionCache, SourceLoader
 from imgfleet.service.admission import Admission
-from imgfleet.service.lru import ByteLRU
 from imgfleet.service.render_job import RenderJob, RenderResult
 from imgfleet.service.single_flight import SingleFlight
 
 T = TypeVar("T")
 
 ACCEPT_ENTRIES = 256  # distinct Accept headers whose negotiated format is remembered
-
-
-@dataclass(frozen=True, slots=True)
-class Rendition:
-    body: bytes
-    media_type: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +66,25 @@ class Presentation:
     attachment: bool
 
 
+class Tier(StrEnum):
+    """Where a delivery's rendition came from."""
+
+    MEMORY = "hit"  # this node's memory (L1)
+    REGION = "region"  # the region cache (L2), shared by the region's nodes
+    RENDERED = "miss"  # rendered for this request, or for one it joined
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """What the HTTP shell needs to answer a GET."""
 
     rendition: Rendition
     presentation: Presentation
-    cache_hit: bool
+    tier: Tier
+
+    @property
+    def cache_hit(self) -> bool:
+        return self.tier is Tier.MEMORY
 
     @property
     def reusable(self) -> bool:
@@ -112,6 +121,7 @@ class DeliveryService:
         metrics: DeliveryMetrics,
         result_cache: ByteLRU[str, Rendition],
         source_cache: ByteLRU[str, bytes],
+        region_cache: RegionCache | None = None,
     ) -> None:
         self.config = config
         self.engine_version = engine_version
@@ -122,7 +132,8 @@ class DeliveryService:
         self.metrics = metrics
         self.results = result_cache
         self.source_bytes = source_cache
-        self._renders: SingleFlight[str, Rendition] = SingleFlight(metrics.coalesced)
+        self.region = region_cache
+        self._renders: SingleFlight[str, tuple[Rendition, Tier]] = SingleFlight(metrics.coalesced)
         self._fetches: SingleFlight[str, bytes] = SingleFlight()
         # Browsers send a handful of distinct Accept headers: negotiate each once.
         self._negotiated: dict[str, ImageFormat | None] = {}
@@ -156,17 +167,17 @@ class DeliveryService:
         )
         rendition = self.cached_rendition(key)
         if rendition is not None:
-            return Delivery(rendition, presentation, True)
+            return Delivery(rendition, presentation, Tier.MEMORY)
 
         self.metrics.cache_miss()
         deadline = started + self.config.render_timeout
-        flight: Awaitable[tuple[Rendition, bool]] = self._renders.run(
-            key, lambda: self._render_miss(key, parsed, target, negotiated, deadline)
+        flight: Awaitable[tuple[tuple[Rendition, Tier], bool]] = self._renders.run(
+            key, lambda: self._miss(key, parsed, target, negotiated, deadline)
         )
         if gone is not None:
             flight = _unless_gone(flight, gone)
-        rendition, _ = await flight
-        return Delivery(rendition, presentation, False)
+        (rendition, tier), _ = await flight
+        return Delivery(rendition, presentation, tier)
 
     def cached_rendition(self, key: str) -> Rendition | None:
         """The rendition cached under `key`, counted as a hit; None on a miss; no await.
@@ -224,9 +235,48 @@ class DeliveryService:
     def _quality(self, fmt: ImageFormat | None) -> int | None:
         return None if fmt is None else self.config.qualities.for_format(fmt)
 
-    async def _render_miss(
+    async def _miss(
         self,
         key: str,
+        parsed: ParsedPath,
+        target: ImageFormat | None,
+        negotiated: bool,
+        deadline: float,
+    ) -> tuple[Rendition, Tier]:
+        """A rendition missing from memory: from the region cache, else rendered (and then
+        shared with the region); kept in memory either way."""
+        tier = Tier.REGION
+        rendition = await self._from_region(key)
+        if rendition is None:
+            tier = Tier.RENDERED
+            rendition = await self._render(parsed, target, negotiated, deadline)
+            await self._to_region(key, rendition)
+        self.results.put(key, rendition)
+        self.metrics.result_cache_bytes(self.results.size)
+        return rendition, tier
+
+    async def _from_region(self, key: str) -> Rendition | None:
+        """The region's copy; a failing region cache counts as a miss (and as an error)."""
+        if self.region is None:
+            return None
+        try:
+            rendition = await self.region.get(key)
+        except CacheUnavailable:
+            self.metrics.region_cache("error")
+            return None
+        self.metrics.region_cache("miss" if rendition is None else "hit")
+        return rendition
+
+    async def _to_region(self, key: str, rendition: Rendition) -> None:
+        if self.region is None:
+            return
+        try:
+            await self.region.put(key, rendition)
+        except CacheUnavailable:
+            self.metrics.region_cache("error")
+
+    async def _render(
+        self,
         parsed: ParsedPath,
         target: ImageFormat | None,
         negotiated: bool,
@@ -239,10 +289,7 @@ class DeliveryService:
         result = await self.admission.run(self.render, job)
         if result.format is not None:
             self.metrics.rendered(result.format, result.seconds)
-        rendition = Rendition(result.body, result.media_type)
-        self.results.put(key, rendition)
-        self.metrics.result_cache_bytes(self.results.size)
-        return rendition
+        return Rendition(result.body, result.media_type)
 
     async def _fetch(self, url: str, max_bytes: int) -> bytes:
         cached = self.source_bytes.get(url)

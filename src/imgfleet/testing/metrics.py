@@ -16,6 +16,7 @@ class RecordingMetrics:
     renders: list[tuple[ImageFormat, float]] = field(default_factory=list)
     source_failures: list[str] = field(default_factory=list)
     result_cache_size: int = 0
+    region_results: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def cache_hit(self) -> None:
@@ -40,3 +41,7 @@ class RecordingMetrics:
 
     def result_cache_bytes(self, size: int) -> None:
         self.result_cache_size = size
+
+    def region_cache(self, result: str) -> None:
+        with self._lock:
+            self.region_results.append(result)

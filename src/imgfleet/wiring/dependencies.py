@@ -12,16 +12,18 @@ from dataclasses import dataclass
 from imgfleet.adapters.clock import SystemClock
 from imgfleet.adapters.source.http import HttpSource
 from imgfleet.adapters.source.local import LocalSource
+from imgfleet.core.lru import ByteLRU
+from imgfleet.core.rendition import Rendition
 from imgfleet.imaging.engine import VipsEngine, configure_vips, engine_version
 from imgfleet.metrics import Metrics
 from imgfleet.ports import Clock, Engine, SourceLoader
 from imgfleet.service import render_job
 from imgfleet.service.admission import Admission
-from imgfleet.service.delivery import DeliveryService, Rendition
-from imgfleet.service.lru import ByteLRU
+from imgfleet.service.delivery import DeliveryService
 from imgfleet.service.render_job import RenderJob, RenderResult
 from imgfleet.service.worker_processes import ProcessWorkers
 from imgfleet.settings import RenderIsolation, Settings
+from imgfleet.wiring.backends import REGION_CACHES
 from imgfleet.wiring.config import delivery_config, encoder_config, http_source_config
 
 
@@ -72,6 +74,11 @@ async def open_dependencies(
         )
         stack.callback(admission.shutdown)
 
+        region = None
+        if settings.cache.region:
+            region = REGION_CACHES.open(settings.cache.region)
+            stack.push_async_callback(region.aclose)
+
         delivery = DeliveryService(
             delivery_config(settings),
             engine_version=version,
@@ -82,6 +89,7 @@ async def open_dependencies(
             metrics=metrics,
             result_cache=ByteLRU[str, Rendition](settings.cache.result_bytes, _rendition_size),
             source_cache=ByteLRU[str, bytes](settings.sources.cache_bytes, len),
+            region_cache=region,
         )
         yield Dependencies(settings, metrics, delivery)
 

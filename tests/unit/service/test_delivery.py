@@ -11,22 +11,26 @@ from typing import Any
 
 import pytest
 
+from imgfleet.adapters.cache.memory import MemoryCache
 from imgfleet.core.encoding import Qualities
 from imgfleet.core.errors import (
     BadSignature,
+    CacheUnavailable,
     Expired,
     Overloaded,
     RenderTimeout,
     SourceNotFound,
 )
 from imgfleet.core.limits import Limits
+from imgfleet.core.lru import ByteLRU
 from imgfleet.core.option_parser import compile_presets
 from imgfleet.core.options import ProcessingOptions
+from imgfleet.core.rendition import Rendition
 from imgfleet.core.signing import sign
+from imgfleet.ports import RegionCache
 from imgfleet.service import render_job
 from imgfleet.service.admission import Admission
-from imgfleet.service.delivery import DeliveryConfig, DeliveryService, Rendition
-from imgfleet.service.lru import ByteLRU
+from imgfleet.service.delivery import DeliveryConfig, DeliveryService, Tier
 from imgfleet.testing import FakeEngine, ManualClock, MemorySource, RecordingMetrics, fake_image
 from imgfleet.testing import read_fake as fields_of
 from tests.waiting import until
@@ -71,7 +75,9 @@ class Kit:
 async def make_kit() -> AsyncIterator[Any]:
     admissions: list[Admission] = []
 
-    def factory(workers: int = 2, queue: int = 8, **config: Any) -> Kit:
+    def factory(
+        workers: int = 2, queue: int = 8, region: RegionCache | None = None, **config: Any
+    ) -> Kit:
         clock = ManualClock()
         engine = FakeEngine(clock)
         source = MemorySource({PHOTO: fake_image(400, 300)})
@@ -89,6 +95,7 @@ async def make_kit() -> AsyncIterator[Any]:
             metrics=metrics,
             result_cache=ByteLRU[str, Rendition](1 << 20, lambda r: len(r.body)),
             source_cache=ByteLRU[str, bytes](1 << 20, len),
+            region_cache=region,
         )
         return Kit(service, engine, source, clock, metrics, admission)
 
@@ -225,3 +232,41 @@ async def test_several_renditions_of_one_source_fetch_it_once(make_kit: Any) -> 
     kit = make_kit()
     await asyncio.gather(*(kit.get(signed(f"w:{w}")) for w in (20, 30, 40)))
     assert kit.source.fetches == 1
+
+
+async def test_a_node_serves_what_another_rendered_through_the_region_cache(
+    make_kit: Any,
+) -> None:
+    region = MemoryCache()
+    first, second = make_kit(region=region), make_kit(region=region)
+    rendered = await first.get(signed("w:60"))
+    shared = await second.get(signed("w:60"))
+    assert (rendered.tier, shared.tier) == (Tier.RENDERED, Tier.REGION)
+    assert shared.rendition == rendered.rendition and second.engine.started == 0
+    assert (first.metrics.region_results, second.metrics.region_results) == (["miss"], ["hit"])
+    assert (await second.get(signed("w:60"))).tier is Tier.MEMORY
+
+
+class DownCache:
+    """A region cache whose backend is down."""
+
+    async def get(self, key: str) -> Rendition | None:
+        raise CacheUnavailable("region cache: down")
+
+    async def put(self, key: str, rendition: Rendition) -> None:
+        raise CacheUnavailable("region cache: down")
+
+    async def delete(self, key: str) -> None:
+        raise CacheUnavailable("region cache: down")
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_a_region_cache_that_is_down_costs_a_render_not_the_request(
+    make_kit: Any,
+) -> None:
+    kit = make_kit(region=DownCache())
+    delivery = await kit.get(signed("w:70"))
+    assert delivery.tier is Tier.RENDERED and kit.engine.started == 1
+    assert kit.metrics.region_results == ["error", "error"]  # the lookup and the store

@@ -32,6 +32,12 @@ class ByteLRU(Generic[K, V]):
             self._items.move_to_end(key)
         return value
 
+    def pop(self, key: K) -> None:
+        """Forget `key` (nothing happens when it is not there)."""
+        value = self._items.pop(key, None)
+        if value is not None:
+            self.size -= self._size_of(value)
+
     def put(self, key: K, value: V) -> None:
         size = self._size_of(value)
         if size > self.capacity:

@@ -1,0 +1,43 @@
+"""Backend URLs → adapters: the one registry.
+
+Settings name each backend by URL and the scheme picks its adapter, built by the adapter's
+`from_url` (which reads the options it knows from the query and refuses any other). A port
+is a `Backends` table; a new adapter is one row, a new port (the blob store, the metadata
+store and the event bus come next: `file://`, `s3://`, `sqlite:///`, `postgresql://`,
+`nats://`) one table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from imgfleet.adapters.cache.memory import MemoryCache
+from imgfleet.adapters.cache.redis import RedisCache
+from imgfleet.core.backend_url import scheme_of
+from imgfleet.ports import RegionCache
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Backends(Generic[T]):
+    setting: str  # the environment variable that names the URL, for messages
+    adapters: Mapping[str, Callable[[str], T]]  # scheme → the adapter's `from_url`
+
+    def open(self, url: str) -> T:
+        """The adapter for `url`; ValueError naming the setting for a bad one."""
+        factory = self.adapters.get(scheme_of(url))
+        if factory is None:
+            schemes = ", ".join(f"{scheme}://" for scheme in self.adapters)
+            raise ValueError(f"{self.setting}: expected a URL starting {schemes}; received {url!r}")
+        try:
+            return factory(url)
+        except ValueError as error:
+            raise ValueError(f"{self.setting}: {error}") from None
+
+
+REGION_CACHES: Backends[RegionCache] = Backends(
+    "IMGFLEET_CACHE__REGION", {"memory": MemoryCache.from_url, "redis": RedisCache.from_url}
+)
