@@ -70,6 +70,34 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
     server.run(main())
 
 
+def warm(settings: Settings, paths: Sequence[str], accept: str) -> None:
+    """Render delivery paths into the region cache, one JSON line per path."""
+    import orjson
+
+    from imgfleet.wiring.dependencies import open_dependencies
+    from imgfleet.wiring.worker import build_worker
+
+    check(settings)
+    if not settings.cache.region:
+        raise SystemExit(
+            "imgfleet warm: set IMGFLEET_CACHE__REGION (e.g. redis://127.0.0.1:6379/0): without "
+            "a region cache the renditions would end with this process"
+        )
+    if list(paths) in ([], ["-"]):
+        paths = [line.strip() for line in sys.stdin if line.strip()]
+
+    async def main() -> list[bool]:
+        async with open_dependencies(settings) as deps:
+            results = await build_worker(deps).warm(paths, accept)
+        for result in results:
+            line = {"path": result.path, "status": result.status, "cache": result.tier}
+            print(orjson.dumps({**line, "detail": result.detail}).decode())
+        return [result.status == 200 for result in results]
+
+    if not all(asyncio.run(main())):
+        raise SystemExit(1)
+
+
 def signed_path(settings: Settings, options: str, source: str, ext: str | None, plain: bool) -> str:
     """The path a client would request: /<signature>/<options>/<source>."""
     if plain:
@@ -113,6 +141,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_sign.add_argument("--plain", action="store_true", help="plain source instead of base64")
     p_sign.add_argument("--base-url", default="", help="prefix, e.g. http://127.0.0.1:8080")
 
+    p_warm = commands.add_parser(
+        "warm", help="render delivery paths into the region cache (paths, or - for stdin)"
+    )
+    p_warm.add_argument("paths", nargs="*", help="paths as requested: /<signature>/<options>/...")
+    p_warm.add_argument("--accept", default="", help="Accept header to negotiate formats with")
+
     commands.add_parser("check-config", help="validate settings and exit")
     p_docs = commands.add_parser("docs", help="write the generated references into a folder")
     p_docs.add_argument("folder", nargs="?", default="docs", help="default: docs")
@@ -137,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.base_url.rstrip("/")
             + signed_path(settings, args.options, args.source, args.ext, args.plain)
         )
+    elif args.command == "warm":
+        warm(settings, args.paths, args.accept)
     elif args.command == "check-config":
         check(settings)
         print("settings are valid")

@@ -31,6 +31,7 @@ from imgfleet.ports import RegionCache
 from imgfleet.service import render_job
 from imgfleet.service.admission import Admission
 from imgfleet.service.delivery import DeliveryConfig, DeliveryService, Tier
+from imgfleet.service.worker import Worker
 from imgfleet.testing import FakeEngine, ManualClock, MemorySource, RecordingMetrics, fake_image
 from imgfleet.testing import read_fake as fields_of
 from tests.waiting import until
@@ -270,3 +271,16 @@ async def test_a_region_cache_that_is_down_costs_a_render_not_the_request(
     delivery = await kit.get(signed("w:70"))
     assert delivery.tier is Tier.RENDERED and kit.engine.started == 1
     assert kit.metrics.region_results == ["error", "error"]  # the lookup and the store
+
+
+async def test_a_worker_warms_paths_in_order_and_reports_failures(make_kit: Any) -> None:
+    kit = make_kit()
+    paths = [signed("w:80"), signed("w:10", "local:///nope.jpg"), signed("w:80"), "/bad"]
+    results = await Worker(kit.service, concurrency=2).warm(paths)
+    assert [(r.path, r.status) for r in results] == list(
+        zip(paths, [200, 404, 200, 400], strict=True)
+    )
+    assert results[0].detail == f"image/jpeg, {len(fake_image(80, 60, quality=80))} bytes"
+    assert kit.engine.started == 1  # the repeat joined or hit the first
+    with pytest.raises(ValueError, match="at least 1"):
+        Worker(kit.service, concurrency=0)
