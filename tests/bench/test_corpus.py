@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import pyvips
+
 from bench import corpus
 from bench.corpus import CorpusImage, Size, generate
-
 from tests import imagegen
 
 TINY = Size("T", 96, 64)

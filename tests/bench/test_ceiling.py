@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
 from bench.ceiling import (
     Encoding,
     Job,
@@ -18,8 +20,6 @@ from bench.ceiling import (
     render_pyvips,
     scaled_size,
 )
-from PIL import Image
-
 from tests import imagegen
 
 

@@ -6,9 +6,9 @@ import base64
 from pathlib import Path
 
 import pytest
+
 from bench.peers import Unsupported, all_peers
 from bench.peers.imgfleet import Imgfleet, imgfleet_options, server_env
-
 from imgfleet.settings import Settings
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from bench.corpus import CorpusImage
 from bench.workloads import HEADLINE, QUICK, WORKLOADS, Workload, by_name
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from bench import targets
 from bench.records import Ceiling, Cell
-
-from tests.unit.bench.test_report import a_run, cell, rep
+from tests.bench.test_report import a_run, cell, rep
 
 
 def by_name(rows: list[targets.Target]) -> dict[str, targets.Target]:

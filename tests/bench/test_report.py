@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from bench import records, report
 from bench.records import Ceiling, Cell, Rep, Run, best_cells, family, processes, summarise
 from bench.report import DOCS_BEGIN, DOCS_END

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
 from bench import compare, soak
 from bench.compare import FULL, QUICK, estimate_seconds, parse_servers
 from bench.measure import (

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import pyvips
+
 from bench import quality
 from bench.corpus import CorpusImage
 from bench.quality import SizeMismatch, output_size, reference, score, ssim
 from bench.workloads import Workload
-
 from tests import imagegen
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
 from bench.peers import FORMATS, Unsupported, check_work
 from bench.peers.ipx import Ipx, ipx_path
 from bench.peers.nginx import Nginx
