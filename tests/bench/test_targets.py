@@ -46,8 +46,8 @@ def test_a_missed_lead_compares_threads_with_processes() -> None:
     headline |= {"processes_cores_busy": 1.95, "processes_renders_s": 188}
     profile = {"workloads": {"fit512-jpeg": headline | {"decode_ms": 8, "encode_ms": 1}}}
     lead = by_name(targets.targets(run, profile=profile))["M JPEG fit 512, c = 2: lead"]
-    assert "threads keep 1.80 cores busy" in lead.limit
-    assert "one process per core 1.95 cores, 188 renders/s" in lead.limit
+    assert "a render thread per core keeps 1.80 cores busy" in lead.limit
+    assert "one render worker, 1.95 cores, 188 renders/s" in lead.limit
 
 
 def test_a_missed_lead_says_when_the_peer_wrote_a_different_output() -> None:
