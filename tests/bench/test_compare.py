@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -90,7 +89,7 @@ def test_overrides_replace_the_plan() -> None:
     plan, _ = compare.parse_args(
         ["--quick", "--workloads", "fit512-png", "--concurrency", "1,4", "--libraries", "none"]
     )
-    assert plan.mode == "quick"
+    assert plan.mode == "custom"  # its files do not replace the quick run's
     assert [w.name for w in plan.workloads] == ["fit512-png"]
     assert (plan.concurrency, plan.libraries) == ((1, 4), ())
     with pytest.raises(SystemExit):
@@ -115,18 +114,10 @@ def test_the_soak_warms_up_until_the_result_cache_stops_growing(
     assert soak.filled(before, after) is full
 
 
-def test_stem_names_the_date_host_and_mode() -> None:
-    assert compare.stem("2026-11-24T01:00:00+00:00", "vm", "full") == "2026-11-24-vm"
-    assert compare.stem("2026-11-24T01:00", "a b/c", "quick") == "2026-11-24-a-b-c-quick"
-
-
-def test_a_full_run_never_replaces_an_earlier_runs_files(tmp_path: Path) -> None:
-    assert compare.unused_stem(tmp_path, "2026-12-04-vm") == "2026-12-04-vm"
-    for name in ("2026-12-04-vm", "2026-12-04-vm-quick", "2026-12-04-vm-2", "2026-12-04-vm-3"):
-        (tmp_path / f"{name}.json").write_text("{}")
-    (tmp_path / "2026-12-04-vm-4-profile.json").write_text("{}")  # a profile run apart
-    assert compare.unused_stem(tmp_path, "2026-12-04-vm") == "2026-12-04-vm-4"
-    assert compare.unused_stem(tmp_path, "2026-12-05-vm") == "2026-12-05-vm"
+def test_a_plan_unchanged_by_its_options_keeps_its_mode() -> None:
+    assert compare.parse_args([])[0] == FULL
+    assert compare.parse_args(["--quick", "--concurrency", "2"])[0] == QUICK
+    assert compare.parse_args(["--seconds", "1"])[0].mode == "custom"
 
 
 def test_the_hit_path_brings_imgfleet_and_nginx() -> None:

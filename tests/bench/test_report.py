@@ -71,8 +71,8 @@ def test_thumbor_is_its_better_configuration_per_cell() -> None:
     assert best[("imgfleet", "fit512-jpeg", 1)].summary.rate == 70
 
 
-def test_latest_holds_the_headline_ratios() -> None:
-    facts = report.latest(a_run(), "bench/results/x.md")
+def test_facts_hold_the_headline_ratios() -> None:
+    facts = report.facts(a_run(), "bench/results/x.md")
     assert facts["imgfleet_over_thumbor"] == 1.2
     assert facts["imgfleet_over_ipx"] == 1.5
     assert facts["imgfleet_over_ceiling"] == 0.6  # against the faster library
@@ -84,8 +84,8 @@ def test_latest_holds_the_headline_ratios() -> None:
     assert "same 2 cores" in facts["note"]
 
 
-def test_latest_without_peers_gives_none_not_an_error() -> None:
-    facts = report.latest(a_run(cells=(cell("imgfleet-1p", 100),), ceilings=(), hits=()), "x")
+def test_facts_without_peers_give_none_not_an_error() -> None:
+    facts = report.facts(a_run(cells=(cell("imgfleet-1p", 100),), ceilings=(), hits=()), "x")
     assert facts["imgfleet_over_thumbor"] is None
     assert facts["imgfleet_over_ceiling"] is None
     assert facts["hit_over_nginx"] is None
@@ -93,7 +93,7 @@ def test_latest_without_peers_gives_none_not_an_error() -> None:
 
 def test_markdown_states_the_shared_cores_and_every_workload() -> None:
     run = a_run()
-    text = report.markdown(run, report.latest(run, "x"), "chart.png")
+    text = report.markdown(run, report.facts(run, "x"), "chart.png")
     assert "same 2 cores as the servers" in text
     assert "## M JPEG → fit 512x512, JPEG q80" in text and "## fill" in text
     assert "| thumbor (2p) | 2 | 100.0 |" in text
@@ -111,7 +111,7 @@ def test_json_round_trip() -> None:
 
 def test_docs_block_is_spliced_between_its_markers() -> None:
     run = a_run()
-    block = report.docs_block(run, report.latest(run, "x"), "r.md")
+    block = report.docs_block(run, report.facts(run, "x"), "r.md")
     assert block.startswith(DOCS_BEGIN) and block.endswith(DOCS_END)
     text = f"# Performance\n\nbefore\n\n{DOCS_BEGIN}\nold\n{DOCS_END}\n\nafter\n"
     spliced = report.splice_docs(text, block)
@@ -120,19 +120,66 @@ def test_docs_block_is_spliced_between_its_markers() -> None:
     assert report.splice_docs("# Performance\n", block).endswith(block + "\n")
 
 
-def test_write_makes_the_three_files_and_latest(tmp_path: Path) -> None:
-    written = report.write(a_run(), "2026-11-24-vm", directory=tmp_path, latest_name="latest.json")
+def test_write_makes_the_three_files_with_the_facts_in_the_json(tmp_path: Path) -> None:
+    written = report.write(a_run(), "latest", directory=tmp_path)
+    assert written.chart == tmp_path / "latest.png"
     assert written.chart.read_bytes().startswith(b"\x89PNG")
-    assert json.loads((tmp_path / "latest.json").read_text())["hit_over_nginx"] == 0.5
-    assert "2026-11-24-vm.png" in written.markdown.read_text()
-    assert records.from_json(json.loads(written.json.read_text())) == a_run()
+    assert "](latest.png)" in written.markdown.read_text()
+    data = json.loads(written.json.read_text())
+    assert data["facts"]["hit_over_nginx"] == 0.5
+    assert data["facts"]["results"] == "bench/results/latest.md"
+    assert records.from_json(data) == a_run()
 
 
-def test_write_keeps_the_soak_of_latest(tmp_path: Path) -> None:
-    (tmp_path / "latest.json").write_text(json.dumps({"soak": {"drift_pct": 3.0}, "old": 1}))
-    report.write(a_run(), "r", directory=tmp_path, latest_name="latest.json")
-    facts = json.loads((tmp_path / "latest.json").read_text())
-    assert facts["soak"] == {"drift_pct": 3.0} and "old" not in facts
+def test_write_replaces_the_previous_run_of_its_name(tmp_path: Path) -> None:
+    report.write(a_run(host="first"), "latest", directory=tmp_path)
+    report.write(a_run(host="second"), "latest", directory=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.json", "latest.md", "latest.png"]
+    assert json.loads((tmp_path / "latest.json").read_text())["host"] == "second"
+
+
+def test_each_mode_has_its_latest_files() -> None:
+    assert [report.results_name(m) for m in ("full", "quick", "custom")] == [
+        "latest",
+        "latest-quick",
+        "latest-custom",
+    ]
+
+
+def test_write_quotes_the_soak_and_the_profile_beside_it(tmp_path: Path) -> None:
+    soak = {
+        "started": "2026-12-04T06:14:58+00:00",
+        "workload": "fit512-jpeg-l",
+        "concurrency": 4,
+        "seconds": 600.0,
+        "rss_start_mb": 187.4,
+        "rss_end_mb": 190.2,
+        "rss_peak_mb": 190.3,
+        "drift_pct": 1.6,
+        "drift_without_cache_pct": 2.5,
+        "points": [],
+    }
+    (tmp_path / "latest-soak.json").write_text(json.dumps(soak))
+    profile = {"workloads": {"fit512-jpeg": {"render_ms": 20, "decode_ms": 15, "encode_ms": 2}}}
+    (tmp_path / "latest-profile.json").write_text(json.dumps(profile))
+    cells = (cell("imgfleet-1p", 110), cell("ipx-1p", 100))
+    run = a_run(cells=cells, workloads={"fit512-jpeg": "M JPEG → fit 512x512, JPEG q80"})
+    written = report.write(run, "latest", directory=tmp_path)
+    assert written.facts["soak"] == {
+        "results": "bench/results/latest-soak.md",
+        "workload": "fit512-jpeg-l",
+        "concurrency": 4,
+        "seconds": 600.0,
+        "drift_pct": 1.6,
+        "drift_without_cache_pct": 2.5,
+        "rss_start_mb": 187,
+        "rss_end_mb": 190,
+        "rss_peak_mb": 190,
+    }
+    assert "decoding 15.0 (75 %)" in written.markdown.read_text()  # the profile, cited
+    block = report.docs_block(run, written.facts, written.markdown.name)
+    assert "soak ([results](../bench/results/latest-soak.md))" in block
+    assert "([results](../bench/results/latest.md))" in block
 
 
 def test_docs_block_has_the_soak_when_latest_has_one() -> None:
@@ -148,6 +195,6 @@ def test_docs_block_has_the_soak_when_latest_has_one() -> None:
         "drift_pct": 5.0,
         "drift_without_cache_pct": None,
     }
-    block = report.docs_block(run, {**report.latest(run, "x"), "soak": soak}, "r.md")
+    block = report.docs_block(run, {**report.facts(run, "x"), "soak": soak}, "r.md")
     assert "10 min: RSS 200 → 210 MB (peak 230), drift +5.0 %" in block
-    assert "soak" not in report.docs_block(run, report.latest(run, "x"), "r.md")
+    assert "soak" not in report.docs_block(run, report.facts(run, "x"), "r.md")
