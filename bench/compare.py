@@ -10,21 +10,19 @@ coalescing. Workload by workload, every server of it gets a fresh process, a sam
 concurrency `repetitions` measured wrk windows (bench/cycle.lua) go round the servers, and
 at c = 2 round the raw libraries too, so the figures compared are measured seconds apart;
 the median is reported. Server CPU and RSS are read from the server's process tree.
-Writes bench/results/<date>-<host>[-quick].md/.json/.png; a full run refreshes latest.json
-and the table in docs/performance.md, a quick run latest-quick.json. A full run never
-replaces another's files (a second one the same day is <date>-<host>-2) and ends with
-`python -m bench.profile`, whose figures its targets cite where they are missed. Peers
-install themselves into bench/.peers/ on first use.
+Writes bench/results/latest.md/.json/.png (full; quick: latest-quick.*, a plan changed on
+the command line: latest-custom.*), each replacing the previous run's, and appends the run's
+row to bench/results/history.md. A full run ends with `python -m bench.profile` into
+latest-profile.json, whose figures its targets cite where they are missed, and refreshes
+the table in docs/performance.md. Peers install themselves into bench/.peers/ on first use.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import itertools
 import os
 import platform
-import re
 import shlex
 import socket
 import subprocess
@@ -37,9 +35,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python bench/compare.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import ceiling, report
+from bench import ceiling, history, report, revision
 from bench.corpus import generate
-from bench.load import source_revision
 from bench.measure import (
     CORES,
     Bench,
@@ -148,7 +145,7 @@ def environment(plan: Plan, peers: dict[str, Peer]) -> dict[str, str]:
         found[name] = ", ".join(f"{k} {v}" for k, v in peers[name].versions().items())
     if "imgfleet" in used:
         found["imgfleet"] = (
-            f"{source_revision()} (src/ digest {source_fingerprint()}): {found['imgfleet']}, "
+            f"{revision.commit()} (src/ digest {source_fingerprint()}): {found['imgfleet']}, "
             f"Python {platform.python_version()}; one `imgfleet serve` process, default "
             "settings but the access log off and the encoder efforts below"
         )
@@ -193,6 +190,7 @@ def schedule(plan: Plan) -> list[tuple[Workload, tuple[ServerSpec, ...]]]:
 def run(plan: Plan, command: str) -> Run:
     wrk_binary()  # fail early, with the install hint
     started = datetime.datetime.now(datetime.UTC)
+    commit = revision.commit()  # before the run writes its files
     sizes = sorted({w.size for w in plan.workloads})
     formats = sorted({w.source_format for w in plan.workloads})
     progress(f"corpus {sizes} {formats} ...")
@@ -242,23 +240,8 @@ def run(plan: Plan, command: str) -> Run:
         ceilings=tuple(ceilings),
         hits=tuple(hits),
         notes=tuple(bench.window_notes() + bench.notes),
+        commit=commit,
     )
-
-
-def stem(started: str, host: str, mode: str) -> str:
-    """The results' file name without extension: <date>-<host>, -<mode> unless full."""
-    host = re.sub(r"[^A-Za-z0-9.-]+", "-", host) or "host"
-    return f"{started[:10]}-{host}" + ("" if mode == "full" else f"-{mode}")
-
-
-def unused_stem(directory: Path, base: str) -> str:
-    """`base`, else `base-2`, `base-3`, ...: the first whose results file is not there yet.
-
-    Full runs are committed; a second one on the same day must not overwrite the first.
-    """
-    taken = {path.stem for path in directory.glob(f"{base}*.json")}
-    names = itertools.chain([base], (f"{base}-{n}" for n in itertools.count(2)))
-    return next(name for name in names if name not in taken)
 
 
 def profile(out: Path) -> None:
@@ -314,7 +297,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Plan, argparse.Namespace]:
         "wrk_threads": args.wrk_threads,
     }
     changes |= {key: value for key, value in numbers.items() if value is not None}
-    return replace(plan, **changes), args  # type: ignore[arg-type]
+    changed = replace(plan, **changes)  # type: ignore[arg-type]
+    # A changed plan is not the full or quick run: its files must not replace theirs.
+    return (changed if changed == plan else replace(changed, mode="custom")), args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -332,28 +317,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     began = time.monotonic()
     result = run(plan, command)
     progress(f"done in {(time.monotonic() - began) / 60:.1f} min (estimate {estimate / 60:.0f})")
-    facts = report.latest(result, "")
     if args.no_write:
-        print(report.markdown(result, facts, None))
+        print(report.markdown(result, report.facts(result, ""), None))
         return
-    headline = (report.HEADLINE_WORKLOAD, report.HEADLINE_CONCURRENCY)
-    has_headline = any((c.workload, c.concurrency) == headline for c in result.cells)
-    latest = None
-    if has_headline:
-        latest = "latest.json" if plan.mode == "full" else f"latest-{plan.mode}.json"
-    name = stem(result.started, result.host, result.mode)
+    name = report.results_name(plan.mode)
     if plan.mode == "full":
-        name = unused_stem(report.RESULTS_DIR, name)
         profile(report.RESULTS_DIR / f"{name}-profile.json")
-    written = report.write(result, name, latest_name=latest)
-    if plan.mode == "full" and has_headline:
-        block = report.docs_block(result, written.facts, written.markdown.name)
-        docs = report.DOCS_FILE
-        docs.write_text(report.splice_docs(docs.read_text() if docs.exists() else "", block))
+    written = report.write(result, name)
+    history.append([history.row_of(result, written.facts)])
+    if plan.mode == "full":  # the whole grid: a changed plan is "custom"
+        report.refresh_docs(result, written)
     print(written.markdown.read_text())
-    for path in (written.markdown, written.json, written.chart, written.latest):
-        if path is not None:
-            progress(f"wrote {path}")
+    for path in (written.markdown, written.json, written.chart, history.HISTORY_FILE):
+        progress(f"wrote {path}")
 
 
 if __name__ == "__main__":

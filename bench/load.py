@@ -2,9 +2,9 @@
 
 Generates the corpus, starts the server on a free loopback port with the corpus as its
 local source root, runs the scenarios, prints a Markdown report and writes it to
-bench/results/<date>-load.md. Every request of a render or overload run has its own URL
-(a cachebuster per request), so neither the result cache nor request coalescing helps.
-See bench/README.md.
+bench/results/latest-load.md, replacing the previous one. Every request of a render or
+overload run has its own URL (a cachebuster per request), so neither the result cache nor
+request coalescing helps. See bench/README.md.
 
     .venv/bin/python -m bench.load            # all scenarios, default durations
 """
@@ -30,6 +30,7 @@ if __package__ in (None, ""):  # run as `python bench/load.py`
 import pyvips
 from tests.imagegen import png_bomb
 
+from bench import revision
 from bench.corpus import CORPUS_DIR, IMAGES_PER_SIZE, LARGE, MEDIUM, Size, generate
 from bench.probe import Probe
 from bench.rss import RssSampler, cpu_seconds, tree_rss_bytes
@@ -291,7 +292,7 @@ def environment(config: Config, settings: Settings) -> list[str]:
     render = settings.render
     return [
         f"- machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}",
-        f"- imgfleet {version('imgfleet')} at {source_revision()}, pyvips {version('pyvips')}, "
+        f"- imgfleet {version('imgfleet')} at {revision.commit()}, pyvips {version('pyvips')}, "
         f"libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}, Python "
         f"{platform.python_version()}, {wrk_version or 'wrk'} "
         f"({config.wrk_threads} thread(s)) on the same cores",
@@ -310,24 +311,6 @@ def metric(port: int, name: str) -> float | None:
         if line.startswith(name + " "):
             return float(line.split()[1])
     return None
-
-
-def source_revision() -> str:
-    """The commit the server ran from, and whether src/ had uncommitted changes (read-only)."""
-    root = BENCH_DIR.parent
-
-    def git(*args: str) -> str:
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10
-            )
-        except OSError:
-            return ""
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown commit"
-    dirty = git("status", "--porcelain", "--", "src")
-    return f"{commit} + uncommitted changes in src/" if dirty else commit
 
 
 def server_log_problems(log_path: Path) -> list[str]:
@@ -360,15 +343,19 @@ def parse_args() -> Config:
     parser.add_argument("--hits-concurrency", type=int, default=16, help="hits c (%(default)s)")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (%(default)s)")
     parser.add_argument("--access-log", action="store_true", help="keep the access log on")
-    parser.add_argument("--out", type=Path, help="report file (default bench/results/<date>)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="report file (default: %(default)s)",
+        default=RESULTS_DIR / "latest-load.md",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     scenarios = tuple(s.strip() for s in args.scenarios.split(",") if s.strip())
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"--scenarios: unknown {sorted(unknown)}; choose from {SCENARIOS}")
-    today = datetime.date.today().isoformat()
-    out = None if args.no_write else args.out or RESULTS_DIR / f"{today}-load.md"
+    out = None if args.no_write else args.out
     return Config(
         scenarios=scenarios,
         warmup=args.warmup,

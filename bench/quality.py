@@ -25,9 +25,10 @@ that are not quality, and says when it did:
   is compared with a reference made at the output's own size (`Score.size_off`); the
   output itself is never resampled. Larger differences raise `SizeMismatch`.
 - fill's centre: servers that resize first and then crop land on a whole output pixel,
-  rounding the centre down (libvips' smartcrop) or up; on a grainy photo at a 13x
-  reduction half a pixel costs up to 0.2 of SSIM. The score is the best of the exact,
-  round-down and round-up references (`Score.crop` says which).
+  rounding the centre down (libvips' smartcrop) or up; on a grainy photo half a pixel
+  costs a large share of SSIM (docs/performance.md, design decisions: "A fill scored
+  against three centres"). The score is the best of the exact, round-down and round-up
+  references (`Score.crop` says which).
 """
 
 from __future__ import annotations

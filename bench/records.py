@@ -105,6 +105,7 @@ class Run:
     ceilings: tuple[Ceiling, ...] = ()
     hits: tuple[Cell, ...] = ()  # workload "hit": imgfleet's hot rendition, nginx's file
     notes: tuple[str, ...] = ()
+    commit: str | None = None  # bench/revision.py, at the start; None in runs before it
 
 
 LABEL = re.compile(r"^(?P<family>.+)-(?P<processes>\d+)p$")
@@ -169,4 +170,5 @@ def from_json(data: Mapping[str, Any]) -> Run:
         ceilings=tuple(Ceiling(**raw) for raw in data["ceilings"]),
         hits=tuple(cell(raw) for raw in data["hits"]),
         notes=tuple(data["notes"]),
+        commit=data.get("commit"),
     )

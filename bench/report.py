@@ -1,9 +1,13 @@
-"""What is made of a comparison run: latest.json, the Markdown results, the chart, the docs.
+"""What is made of a comparison run: its JSON, the Markdown results, the chart, the docs.
 
-Pure: the headline facts (`latest`), the Markdown results file and the generated block of
+bench/results/ keeps the latest run of each mode, each replacing the one before:
+latest.{json,md,png} (full; with latest-profile.json), latest-quick.* and latest-custom.*
+(a run whose plan was changed on the command line); bench/history.py keeps a row per run.
+
+Pure: the headline facts (`facts`), the Markdown results file and the generated block of
 docs/performance.md. Effectful: `chart` (matplotlib, Agg) and `write`.
 
-    .venv/bin/python -m bench.report bench/results/<date>-<host>.json   # redraw .md and .png
+    .venv/bin/python -m bench.report bench/results/latest.json   # redraw .md and .png
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from bench.records import (
 )
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SOAK_NAME = "latest-soak"  # bench/soak.py's files, read for the soak's line
 DOCS_FILE = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 DOCS_BEGIN, DOCS_END = "<!-- results:begin -->", "<!-- results:end -->"
 HEADLINE_WORKLOAD, HEADLINE_CONCURRENCY = "fit512-jpeg", 2
@@ -58,8 +63,13 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return round(numerator / denominator, 3)
 
 
-def latest(run: Run, results_file: str) -> dict[str, Any]:
-    """What bench/results/latest.json holds: the headline cell's ratios and per-server facts."""
+def results_name(mode: str) -> str:
+    """The file name, without extension, of a run in `mode`: the latest of its mode."""
+    return "latest" if mode == "full" else f"latest-{mode}"
+
+
+def facts(run: Run, results_file: str) -> dict[str, Any]:
+    """The headline cell's ratios and per-server facts (a run JSON's "facts")."""
     best = best_cells(run.cells)
     w, c = HEADLINE_WORKLOAD, HEADLINE_CONCURRENCY
     head = {f: best[(f, w, c)] for f in PEER_FAMILIES if (f, w, c) in best}
@@ -301,8 +311,19 @@ def docs_block(run: Run, facts: Mapping[str, Any], results_name: str) -> str:
     )
 
 
+def soak_facts(soak: Mapping[str, Any], results_file: str) -> dict[str, Any]:
+    """The soak's figures the docs and the targets quote, from its JSON (bench/soak.py)."""
+    names = ("workload", "concurrency", "seconds", "drift_pct", "drift_without_cache_pct")
+    rss = ("rss_start_mb", "rss_end_mb", "rss_peak_mb")
+    return (
+        {"results": results_file}
+        | {name: soak[name] for name in names}
+        | {name: round(soak[name]) for name in rss}
+    )
+
+
 def soak_lines(soak: Mapping[str, Any] | None) -> list[str]:
-    """The soak's line for the docs, from latest.json's "soak" (bench/soak.py)."""
+    """The soak's line for the docs, from a run's facts' "soak" (`soak_facts`)."""
     if not soak:
         return []
     without = soak.get("drift_without_cache_pct")
@@ -380,49 +401,46 @@ class Written:
     markdown: Path
     json: Path
     chart: Path
-    latest: Path | None
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-def write(
-    run: Run, stem: str, *, directory: Path = RESULTS_DIR, latest_name: str | None = None
-) -> Written:
-    """<stem>.json, .png and .md in `directory`; `latest_name` too (the headline facts)."""
+def write(run: Run, name: str, *, directory: Path = RESULTS_DIR) -> Written:
+    """<name>.json (the run, and its headline facts under "facts"), .png and .md in
+    `directory`, replacing the files of that name. The soak's figures (`SOAK_NAME`.json)
+    and the profile (<name>-profile.json) are read from beside them: both run apart."""
     directory.mkdir(parents=True, exist_ok=True)
-    md, js, png = (directory / f"{stem}.{ext}" for ext in ("md", "json", "png"))
-    facts = latest(run, f"bench/results/{md.name}")
-    js.write_text(json.dumps(to_json(run), indent=1) + "\n")
+    md, js, png = (directory / f"{name}.{ext}" for ext in ("md", "json", "png"))
+    found = facts(run, f"bench/results/{md.name}")
+    soak = _read(directory / f"{SOAK_NAME}.json")
+    if soak is not None:
+        found["soak"] = soak_facts(soak, f"bench/results/{SOAK_NAME}.md")
+    js.write_text(json.dumps(to_json(run) | {"facts": found}, indent=1) + "\n")
     chart(run, png)
-    latest_path = None
-    if latest_name:
-        latest_path = directory / latest_name
-        kept = json.loads(latest_path.read_text()) if latest_path.exists() else {}
-        if "soak" in kept:  # written by the soak (bench/soak.py), which runs apart
-            facts["soak"] = kept["soak"]
-        latest_path.write_text(json.dumps(facts, indent=1) + "\n")
-    profile_path = directory / f"{stem}-profile.json"  # bench/profile.py, run apart
-    profile = json.loads(profile_path.read_text()) if profile_path.exists() else None
-    md.write_text(markdown(run, facts, png.name, profile))
-    return Written(md, js, png, latest_path, facts)
+    md.write_text(markdown(run, found, png.name, _read(directory / f"{name}-profile.json")))
+    return Written(md, js, png, found)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def refresh_docs(run: Run, written: Written) -> None:
+    """Splice the run's block into docs/performance.md."""
+    block = docs_block(run, written.facts, written.markdown.name)
+    text = DOCS_FILE.read_text() if DOCS_FILE.exists() else ""
+    DOCS_FILE.write_text(splice_docs(text, block))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Redraw a run's .md and .png from its .json.")
-    parser.add_argument("json_file", type=Path)
-    parser.add_argument("--latest", help="also write this file (e.g. latest.json) beside it")
+    parser.add_argument("json_file", type=Path, help="e.g. bench/results/latest.json")
     parser.add_argument("--docs", action="store_true", help="refresh docs/performance.md too")
     args = parser.parse_args(argv)
     run = from_json(json.loads(args.json_file.read_text()))
-    written = write(
-        run, args.json_file.stem, directory=args.json_file.parent, latest_name=args.latest
-    )
+    written = write(run, args.json_file.stem, directory=args.json_file.parent)
     if args.docs:
-        DOCS_FILE.write_text(
-            splice_docs(
-                DOCS_FILE.read_text(), docs_block(run, written.facts, written.markdown.name)
-            )
-        )
-    print(f"wrote {written.markdown}, {written.chart}")
+        refresh_docs(run, written)
+    print(f"wrote {written.markdown}, {written.json}, {written.chart}")
 
 
 if __name__ == "__main__":

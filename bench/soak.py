@@ -9,7 +9,8 @@ Drift = (end - start) / start of the RSS, also given without the cache's bytes.
     .venv/bin/python -m bench.compare --soak                  # 10 minutes
     .venv/bin/python -m bench.compare --soak --soak-seconds 120
 
-Writes bench/results/<date>-<host>-soak.md/.json and the "soak" key of latest.json.
+Writes bench/results/latest-soak.md and .json, replacing the previous soak's; the next full
+run's results and docs quote them (`report.soak_facts`).
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.compare import FULL, machine, stem
+from bench.compare import FULL, machine
 from bench.corpus import CORPUS_DIR, generate
 from bench.measure import MB, Bench, effort, port_of, progress
 from bench.peers.imgfleet import Imgfleet
 from bench.records import Rep, summarise
-from bench.report import RESULTS_DIR
+from bench.report import RESULTS_DIR, SOAK_NAME
 from bench.rss import RssSampler, tree_rss_bytes
 from bench.server import get
 from bench.workloads import by_name
@@ -202,26 +203,12 @@ def percent(value: float | None) -> str:
 
 
 def write(soak: Soak, started: str, command: str, notes: list[str], host: str) -> Path:
-    """<date>-<host>-soak.md and .json, and the "soak" key of latest.json."""
-    name = stem(started, host, "soak")
+    """latest-soak.md and .json in bench/results/."""
     meta = {"started": started, "host": host, "command": command, "notes": notes}
-    (RESULTS_DIR / f"{name}.md").write_text(markdown(soak, command, started, notes))
-    (RESULTS_DIR / f"{name}.json").write_text(json.dumps(meta | asdict(soak), indent=1) + "\n")
-    latest_path = RESULTS_DIR / "latest.json"
-    latest = json.loads(latest_path.read_text()) if latest_path.exists() else {}
-    latest["soak"] = {
-        "results": f"bench/results/{name}.md",
-        "workload": soak.workload,
-        "concurrency": soak.concurrency,
-        "seconds": soak.seconds,
-        "rss_start_mb": round(soak.rss_start_mb),
-        "rss_end_mb": round(soak.rss_end_mb),
-        "rss_peak_mb": round(soak.rss_peak_mb),
-        "drift_pct": soak.drift_pct,
-        "drift_without_cache_pct": soak.drift_without_cache_pct,
-    }
-    latest_path.write_text(json.dumps(latest, indent=1) + "\n")
-    return RESULTS_DIR / f"{name}.md"
+    markdown_path = RESULTS_DIR / f"{SOAK_NAME}.md"
+    markdown_path.write_text(markdown(soak, command, started, notes))
+    (RESULTS_DIR / f"{SOAK_NAME}.json").write_text(json.dumps(meta | asdict(soak), indent=1) + "\n")
+    return markdown_path
 
 
 def from_json(data: dict[str, Any]) -> Soak:
@@ -238,11 +225,11 @@ def main(seconds: float, command: str, *, write_files: bool = True) -> None:
     print(markdown(soak, command, started, notes))
     if write_files:
         written = write(soak, started, command, notes, socket.gethostname())
-        progress(f"wrote {written}, its .json and {RESULTS_DIR / 'latest.json'}")
+        progress(f"wrote {written} and its .json")
 
 
 def redraw(argv: Sequence[str] | None = None) -> None:
-    """`python -m bench.soak <json>`: the .md and latest.json's "soak" again, from the JSON."""
+    """`python -m bench.soak <json>`: latest-soak.md and .json again, from a soak's JSON."""
     parser = argparse.ArgumentParser(description=redraw.__doc__)
     parser.add_argument("json_file", type=Path)
     args = parser.parse_args(argv)

@@ -48,14 +48,15 @@ def _split(profile: Mapping[str, Any] | None, workload: str) -> str:
         return ""
     rest = p["render_ms"] - p["decode_ms"] - p["encode_ms"]
     text = (
-        f"profile: one render takes {p['render_ms']:.1f} CPU-ms in one thread, decoding "
+        f"profile: one miss through the service, in-process without HTTP, takes "
+        f"{p['render_ms']:.1f} CPU-ms, decoding "
         f"{p['decode_ms']:.1f} ({100 * p['decode_ms'] / p['render_ms']:.0f} %) and encoding "
         f"{p['encode_ms']:.1f} of it, in the codec libraries the peers call too (libjpeg-turbo, "
         "libspng/zlib, libwebp, libaom); "
     )
     if rest < 0:  # three medians taken apart: noise can make the parts exceed the whole
         return text + "the parts, measured apart, add up to more than the whole: noise"
-    return text + f"resize, pipeline and Python are the other {rest:.1f}"
+    return text + f"resize, pipeline, the service and Python are the other {rest:.1f}"
 
 
 def _threads(profile: Mapping[str, Any] | None) -> str:
@@ -64,15 +65,16 @@ def _threads(profile: Mapping[str, Any] | None) -> str:
     if "threads_cores_busy" not in p:
         return ""
     text = (
-        f" (without a server the engine's render threads keep {p['threads_cores_busy']:.2f} "
-        f"cores busy on the headline, {p['threads_renders_s']:.0f} renders/s"
+        f" (without HTTP, the service with a render thread per core keeps "
+        f"{p['threads_cores_busy']:.2f} cores busy on the headline, "
+        f"{p['threads_renders_s']:.0f} renders/s"
     )
     if "processes_renders_s" in p:
         text += (
-            f"; one process per core {p['processes_cores_busy']:.2f} cores, "
-            f"{p['processes_renders_s']:.0f} renders/s: libvips in the threads of one process "
-            "gives up the difference; the server adds the hand-offs between its event loop "
-            "and the render threads"
+            f"; one process per core, each its own service with one render worker, "
+            f"{p['processes_cores_busy']:.2f} cores, {p['processes_renders_s']:.0f} renders/s: "
+            "libvips in the threads of one process gives up the difference; the server adds "
+            "HTTP, and wrk on the same cores"
         )
     return text + ")"
 

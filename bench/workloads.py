@@ -8,8 +8,9 @@ settings are the same for every server, so outputs can be compared byte for byte
     jpeg   quality 80, baseline (not progressive), 4:2:0 chroma, no metadata
     webp   quality 75, lossy, effort 4 (libwebp method 4: the libvips, sharp and Pillow default)
     avif   quality 65, 8-bit 4:2:0, effort 2 on libvips' 0..9 scale = aom cpu-used 7 = Pillow's
-           / libavif's speed 7 (libvips' default effort 4 costs ~9x the CPU for the same bytes
-           at 512 px, which would turn the cell into a benchmark of libaom alone)
+           / libavif's speed 7 (libvips' default effort 4 costs many times the CPU for the
+           same bytes at 512 px, which would turn the cell into a benchmark of libaom alone;
+           docs/performance.md, design decisions: "AVIF at effort 2 in the benchmark")
     png    lossless, zlib level 6, no palette quantisation; no quality
 
 `WORKLOADS[0]` is the headline (imgproxy's published benchmark: M JPEG -> fit 512x512, JPEG

@@ -5,7 +5,8 @@ gracefully and returns, so the caller can then close what the app used; `run` ru
 uvloop.
 
 On a cache hit uvicorn's ASGI machinery (a task, a scope, a request-response cycle, two
-sends) costs the server more than the app does (docs/performance.md), so with the hot path
+sends) costs the server more than the app does (docs/performance.md, design decisions: "Hot
+renditions answered in the parser"), so with the hot path
 on, a GET found in the app's hot table is answered right where its headers are parsed, by
 `App.hot_response` (`hot.py` states the rule). Everything else (misses, errors, HEAD,
 conditional requests, HTTP/1.0 or `Connection: close`, a request pipelined behind one still

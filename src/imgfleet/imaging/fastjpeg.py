@@ -2,9 +2,10 @@
 
 libjpeg-turbo scales while decoding by any n/8, where libvips' jpegload offers 1/2, 1/4 and
 1/8; decoding straight into memory through simplejpeg also skips libvips' streaming
-machinery. Measured on this machine kind (fit 512, 2.8 MP and 12 MP photos, one thread):
-10-16 % less CPU per image than `jpegload(shrink=)` at equal SSIM. The rest of the pipeline
-is unchanged: this only replaces the loader. (Encoding goes through Pillow: `pillow_save`.)
+machinery. It costs less CPU per image than `jpegload(shrink=)` at equal SSIM
+(docs/performance.md, design decisions: "JPEG decoded by simplejpeg"). The rest of the
+pipeline is unchanged: this only replaces the loader. (Encoding goes through Pillow:
+`pillow_save`.)
 
 It takes only what it can do exactly as libvips would: a 3-channel YCbCr JPEG with no ICC
 profile, no copyright EXIF to keep, metadata stripped, no crop, trim or effect, and at least
@@ -62,9 +63,10 @@ def plain(header: pyvips.Image, options: ProcessingOptions) -> bool:
 def decode_size(info: SourceInfo, width: int, height: int) -> tuple[int, int]:
     """The decoded size at the largest power-of-two reduction that keeps `width` x `height`.
 
-    libjpeg-turbo decodes at any n/8, but its 1/2, 1/4 and 1/8 IDCTs are the fast ones: on
-    a 2 MP photo 3/8 costs more than 1/2 (8.9 vs 7.5 CPU-ms), since entropy decoding, not
-    the IDCT, dominates. Asking for exactly this size makes simplejpeg pick that scale.
+    libjpeg-turbo decodes at any n/8, but its 1/2, 1/4 and 1/8 IDCTs are the fast ones: a
+    nearer n/8 such as 3/8 costs more than 1/2, since entropy decoding, not the IDCT,
+    dominates (docs/performance.md, design decisions: "JPEG decoded by simplejpeg").
+    Asking for exactly this size makes simplejpeg pick that scale.
     """
     scale = next(
         s

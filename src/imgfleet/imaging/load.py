@@ -52,9 +52,9 @@ def open_source(data: bytes, **options: object) -> pyvips.Image:
     """`data` opened by the loader that recognises it, read where it lies.
 
     The `*load_buffer` loaders start with a copy of the whole source, which pyvips makes
-    holding the interpreter lock (measured: opening a 1 MB JPEG's header 0.24-0.39 ms that
-    way, 0.08 from a memory source; 4 MB: 0.6-1.0 against 0.08). A memory source is not
-    copied, and the image keeps `data` alive for as long as it needs it.
+    holding the interpreter lock, several times the cost of opening a memory source
+    (docs/performance.md, design decisions: "Sources read in place"). A memory source is
+    not copied, and the image keeps `data` alive for as long as it needs it.
     """
     return pyvips.Image.new_from_source(pyvips.Source.new_from_memory(data), "", **options)
 

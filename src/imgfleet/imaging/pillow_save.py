@@ -1,13 +1,14 @@
 """Encoders through Pillow, for the images they write as well as libvips would, at less cost.
 
-libvips' savers pull the pipeline through libvips' own thread pool; two renders saving at
-once in one process keep only ~1.7 of 2 cores busy (measured on this machine kind: pyvips
-thumbnail + webpsave in 2 threads 61 renders/s, in 2 processes 70). Pillow's encoders run
-in the calling thread with the GIL released, so libvips only hands over the resized pixels:
-- WebP: the same libwebp settings give byte-identical files; two render threads keep 1.9
-  cores busy (82 instead of 68 renders/s, M photos → WebP);
-- AVIF: libavif drives the same aom encoder at the same speed (69 vs 76 CPU-ms, equal error);
+libvips' savers pull the pipeline through libvips' own thread pool, which two renders
+saving at once in one process cannot keep busy. Pillow's encoders run in the calling thread
+with the GIL released, so libvips only hands over the resized pixels:
+- WebP: the same libwebp settings give byte-identical files, and two render threads keep
+  both cores busy;
+- AVIF: libavif drives the same aom encoder at the same speed, as faithfully, for less CPU;
 - JPEG: Pillow's libjpeg-turbo optimises the Huffman tables in less CPU than `jpegsave`.
+The figures: docs/performance.md, design decisions: "Encoders through Pillow" and "JPEG
+encoded by Pillow, into a memfd".
 
 Each encoder returns None for what it does not write: metadata to keep, an animation
 strip, anything but 8-bit sRGB (RGB, and RGBA where the format has alpha)."""
@@ -44,9 +45,10 @@ def _pixels(image: pyvips.Image, keep: int, alpha: bool) -> PilImage.Image | Non
 def _through_file(pixels: PilImage.Image, fmt: str, **params: object) -> bytes:
     """Encode into an in-memory file: every Pillow codec then runs with the GIL released.
 
-    Into a BytesIO, Pillow's JPEG encoder holds the GIL for the whole encode (~1 ms for a
-    512 px rendition), stalling the event loop and the other renders' Python; into a real
-    file descriptor it lets go (JPEG encodes in 2 threads: 1.0 → 1.98 cores busy).
+    Into a BytesIO, Pillow's JPEG encoder holds the GIL for the whole encode, stalling the
+    event loop and the other renders' Python; into a real file descriptor it lets go, and
+    two threads encoding keep two cores busy instead of one (docs/performance.md, design
+    decisions: "JPEG encoded by Pillow, into a memfd").
     """
     try:
         fd = os.memfd_create("imgfleet-encode", os.MFD_CLOEXEC)
@@ -64,8 +66,9 @@ def jpeg(image: pyvips.Image, quality: int, keep: int, progressive: bool) -> byt
     """Baseline 4:2:0 JPEG with optimised Huffman tables, of 8-bit RGB keeping nothing.
 
     The same segments, quantisation, accurate DCT and size as libvips'
-    `jpegsave(optimize_coding)` (equal SSIM; 2 % smaller than fixed tables) in 1.9 instead
-    of 2.9 CPU-ms for a 512 px rendition, the copy out of libvips included.
+    `jpegsave(optimize_coding)` (equal SSIM, and smaller than fixed tables) in less CPU,
+    the copy out of libvips included (docs/performance.md, design decisions: "JPEG encoded
+    by Pillow, into a memfd").
     """
     pixels = None if progressive else _pixels(image, keep, alpha=False)
     if pixels is None:

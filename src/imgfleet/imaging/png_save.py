@@ -5,10 +5,9 @@ as signed bytes, and deflates with zlib-ng; its saver pulls the pipeline through
 thread pool, which two renders saving at once cannot keep busy (see `pillow_save`). This
 writer makes the same choice (the same filtered rows, byte for byte) in numpy, a block of
 rows at a time, in the calling thread, and deflates with zlib-ng's default strategy
-(libspng asks for `Z_FILTERED`, which zlib-ng applies from level 7 on). Measured by
-`python -m bench.profile` (the M photos at fit 512, level 6): one thread 14.5-15.1 CPU-ms
-per encode against libvips' 15.4-15.5; two threads 110-112 encodes/s keeping 1.81-1.88
-cores busy, against 89-95 at 1.47-1.53; files 0.2 % smaller.
+(libspng asks for `Z_FILTERED`, which zlib-ng applies from level 7 on). A little less CPU
+per encode in one thread, more cores kept busy by two threads encoding at once, and files a
+little smaller (docs/performance.md, design decisions: "PNG written by imgfleet").
 
 `png` returns None for what it does not write: metadata to keep, anything but 8-bit grey
 or sRGB with or without alpha, an animation strip. It writes no pHYs chunk (libvips writes
@@ -45,7 +44,8 @@ def png(image: pyvips.Image, compression: int, keep: int) -> bytes | None:
     header = struct.pack(">IIBBBBB", image.width, image.height, 8, COLOUR_TYPES[bands], 0, 0, 0)
     # The pixels are let go once filtered, the scanlines once deflated: at most two copies
     # of the image are held at a time, like Pillow's encoders' pixels and output.
-    # memLevel 9, as Pillow asks: 0.04 % smaller than zlib's default 8 on the M photos.
+    # memLevel 9, as Pillow asks: a hair smaller than zlib's default 8 on photos
+    # (docs/performance.md, design decisions: "PNG written by imgfleet").
     deflate = zlib_ng.compressobj(compression, zlib_ng.DEFLATED, 15, 9)
     stream = memoryview(deflate.compress(filtered(_rows(image), bands)) + deflate.flush())
     step = IDAT_BYTES

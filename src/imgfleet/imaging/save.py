@@ -37,7 +37,8 @@ def save(
             fast = png_save.png(image, encoder.png_compression, keep)
             if fast is not None:
                 return fast
-            # Adaptive row filters: ~25 % smaller photos than none, for ~40 % more encode time.
+            # Adaptive row filters: photos markedly smaller than with none, for more encode
+            # time (docs/performance.md, design decisions: "PNG with adaptive row filters").
             return image.pngsave_buffer(
                 compression=encoder.png_compression, filter="all", keep=keep
             )

@@ -18,8 +18,9 @@ class Admission:
 
     Past that, `run` refuses at once with Overloaded (503 + Retry-After) instead of letting
     memory grow. Admitted jobs go straight into the executor's own queue, so a worker takes
-    its next job the moment it finishes one, without a round trip through the event loop
-    (measured: that hand-off left the render threads idle a quarter of the time). A job
+    its next job the moment it finishes one, without a round trip through the event loop,
+    which left the render threads idle for a good part of the time (docs/performance.md,
+    design decisions: "Admitted renders go straight into the executor's queue"). A job
     whose caller goes away while it waits is cancelled there and never runs; one already
     running keeps its place until its worker really finishes, so no more than `workers`
     renders ever run at once. The executor is a thread pool by default, or a process pool.

@@ -2,11 +2,11 @@
 
 Why not `ProcessPoolExecutor`: its jobs cross a queue-feeder thread, a shared pipe with a
 lock and a result thread in the server, and a 1 MB source crosses that pipe in 64 KB pieces,
-each one a wake-up of processes that compete with the renders for the same cores. Measured
-on this machine kind (two render workers, M JPEG fit 512): 100 renders/s through it, against
-127 in two threads and 134 in two processes that render on their own. Here the loop writes
-a job straight into an idle worker's socket and reads the reply when it arrives, so each
-job costs one wake-up each way, as with a thread.
+each one a wake-up of processes that compete with the renders for the same cores, so it
+renders clearly fewer images per second than the same workers as threads, or as processes
+rendering on their own (docs/performance.md, design decisions: "Render processes fed by the
+event loop"). Here the loop writes a job straight into an idle worker's socket and reads
+the reply when it arrives, so each job costs one wake-up each way, as with a thread.
 
 `submit` must be called on the event loop's thread (the admission does); futures follow the
 `Executor` contract: a job cancelled before a worker takes it never runs, one that runs
@@ -37,8 +37,9 @@ FRAME = struct.Struct("!Q")  # every message: its length, then the pickled value
 
 # glibc's mallopt parameters. Every source reaches a worker in new memory; by default glibc
 # hands freed memory back to the kernel after each job, and the next source and decode fault
-# it in again (measured, one process rendering fresh copies of M sources: 17.0 vs 14.4 ms
-# wall per render). Kept in the heap up to these sizes, fresh copies cost what reused ones do.
+# it in again, which makes each render measurably slower (docs/performance.md, design
+# decisions: "Render processes fed by the event loop"). Kept in the heap up to these sizes,
+# fresh copies cost what reused ones do.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 KEEP_FREED_BYTES = 16 * 1024 * 1024
 MMAP_ABOVE_BYTES = 32 * 1024 * 1024
