@@ -5,31 +5,74 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests import imagegen
+from tests.waiting import until_blocking
 
 KEY, SALT = b"e2e-key", b"e2e-salt"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class Serving:
+    """A running `imgfleet serve --port 0`: it binds a free port itself and logs its URL on
+    stderr, read here line by line as it comes (no port picked here and raced for)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, name="serve-stderr", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in list(self.lines) if line.startswith("{")]
+
+    def running(self) -> None:
+        """Raise when the process has exited: it will never answer."""
+        if self.process.poll() is not None:
+            self._reader.join(5)
+            raise AssertionError(
+                f"imgfleet serve exited with {self.process.returncode}: {''.join(self.lines)}"
+            )
+
+    def url(self) -> str | None:
+        """The URL from the "listening" line, once logged."""
+        self.running()
+        for record in self.records():
+            if (record.get("logger"), record.get("msg")) == ("imgfleet.server", "listening"):
+                return str(record["url"])
+        return None
+
+    def ready(self, base: str) -> bool:
+        self.running()
+        try:
+            return httpx.get(base + "/ready", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def stopped(self, seconds: float) -> list[dict[str, Any]]:
+        """Every log record, once the process has exited within `seconds`."""
+        self.process.wait(seconds)
+        self._reader.join(seconds)
+        assert not self._reader.is_alive(), "stderr stayed open after the process exited"
+        return self.records()
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def server(tmp_path: Path) -> Iterator[tuple[str, Serving]]:
     (tmp_path / "photo.jpg").write_bytes(imagegen.jpeg(640, 480))
-    port = free_port()
     env = {
         **os.environ,
         "IMGFLEET_SOURCES__LOCAL_ROOT": str(tmp_path),
@@ -37,27 +80,23 @@ def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         "IMGFLEET_SECURITY__SALTS": SALT.hex(),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "imgfleet.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "imgfleet.cli", "serve", "--host", "127.0.0.1", "--port", "0"],
         env=env,
         stderr=subprocess.PIPE,
         text=True,
     )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(base + "/ready", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
+    serving = Serving(process)
+    try:
+        until_blocking(lambda: serving.url() is not None, "the URL imgfleet serve listens on", 30)
+        base = serving.url()
+        assert base is not None and base.startswith("http://127.0.0.1:"), base
+        assert not base.endswith(":0"), base
+        until_blocking(lambda: serving.ready(base), f"imgfleet serve to answer {base}/ready", 30)
+        yield base, serving
+    finally:
+        if process.poll() is None:
             process.kill()
-            pytest.fail(f"server did not become ready: {process.communicate()[1]}")
-        time.sleep(0.05)
-    yield base, process
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+        serving.stopped(10)
 
 
 def sign_path(options: str, source: str, ext: str) -> str:
@@ -77,9 +116,9 @@ def sign_path(options: str, source: str, ext: str) -> str:
 
 
 def test_serve_renders_logs_and_stops_gracefully(
-    server: tuple[str, subprocess.Popen[str]],
+    server: tuple[str, Serving],
 ) -> None:
-    base, process = server
+    base, serving = server
     path = sign_path("rs:fill:160:120", "local:///photo.jpg", "webp")
     r = httpx.get(base + path, headers={"x-request-id": "e2e-1"}, timeout=10)
     assert r.status_code == 200
@@ -90,11 +129,10 @@ def test_serve_renders_logs_and_stops_gracefully(
     tampered = path.replace("rs:fill:160:120", "rs:fill:161:120")
     assert httpx.get(base + tampered, timeout=5).status_code == 403
 
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=20)
+    serving.process.send_signal(signal.SIGTERM)
+    lines = serving.stopped(20)
     # uvicorn shuts down cleanly, then re-raises SIGTERM so supervisors see why it stopped.
-    assert process.returncode in (0, -signal.SIGTERM)
-    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert serving.process.returncode in (0, -signal.SIGTERM)
     access = [line for line in lines if line.get("logger") == "imgfleet.access"]
     first = next(line for line in access if line.get("request_id") == "e2e-1")
     assert first["status"] == 200 and first["path"] == path and first["cache"] == "miss"

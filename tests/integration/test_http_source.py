@@ -9,16 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import shutil
 import socket
 import ssl
-import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
+import trustme
 
 from imgfleet.adapters.source.http import HttpSource, HttpSourceConfig, resolve_host
 from imgfleet.core.errors import (
@@ -33,7 +31,13 @@ from imgfleet.core.errors import (
 pytestmark = pytest.mark.integration
 
 BODY = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
-TIMEOUT = 0.4  # seconds; every wait in this file is bounded by it
+# Seconds. Every fetch is bounded by TIMEOUT: generous, so that no fetch that should succeed
+# times out on a busy shared machine. The tests that wait for a timeout to fire use SHORT, and
+# give it LIMIT to fire: a fetch whose timeout did not apply would wait for the stalled origin
+# until teardown, and LIMIT is over ten times SHORT, so a slow machine cannot be mistaken for it.
+TIMEOUT = 5.0
+SHORT = 0.4
+LIMIT = 5.0
 
 Writer = asyncio.StreamWriter
 
@@ -202,12 +206,14 @@ async def origin() -> AsyncIterator[Origin]:
     await server.stop()
 
 
-def _settings(*prefixes: str, private: bool = True, redirects: int = 3) -> HttpSourceConfig:
+def _settings(
+    *prefixes: str, private: bool = True, redirects: int = 3, timeout: float = TIMEOUT
+) -> HttpSourceConfig:
     return HttpSourceConfig(
         allowed_prefixes=prefixes,
         allow_private_networks=private,
-        connect_timeout=TIMEOUT,
-        download_timeout=TIMEOUT,
+        connect_timeout=timeout,
+        download_timeout=timeout,
         max_redirects=redirects,
     )
 
@@ -392,13 +398,11 @@ async def test_other_statuses_are_origin_errors(origin: Origin, path: str, statu
 
 @pytest.mark.parametrize("path", ["/slow-body", "/no-answer"])
 async def test_slow_origin_times_out(origin: Origin, path: str) -> None:
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    async with _source(_settings(origin.base + "/")) as source:
+    async with _source(_settings(origin.base + "/", timeout=SHORT)) as source:
         with pytest.raises(OriginTimeout) as caught:
-            await source.fetch(origin.base + path, 1 << 20)
+            async with asyncio.timeout(LIMIT):  # a TimeoutError here: SHORT did not apply
+                await source.fetch(origin.base + path, 1 << 20)
     assert caught.value.status == 504
-    assert loop.time() - started < TIMEOUT + 1.0
 
 
 async def test_endless_body_stops_at_the_limit(origin: Origin) -> None:
@@ -433,13 +437,14 @@ async def test_overstated_length_is_an_origin_error(origin: Origin) -> None:
 
 
 async def test_refused_connection_is_an_origin_error() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    async with _source(_settings(base + "/")) as source:
-        with pytest.raises(OriginError, match="could not connect"):
-            await source.fetch(base + "/image", 1 << 20)
+    # A port bound and held here but never listened on refuses connections, and no other
+    # process can take it while the test runs (a port closed again could be taken).
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        async with _source(_settings(base + "/")) as source:
+            with pytest.raises(OriginError, match="could not connect"):
+                await source.fetch(base + "/image", 1 << 20)
 
 
 # --- URL checks --------------------------------------------------------------------------
@@ -583,55 +588,43 @@ async def test_transport_errors_are_translated(
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-            "-nodes", "-days", "1", "-subj", "/CN=images.test",
-            "-addext", "subjectAltName=DNS:images.test",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    yield cert, key
+def authority() -> trustme.CA:
+    """A certificate authority made in-process (no openssl binary), trusted by the client."""
+    return trustme.CA()
 
 
 @pytest.fixture
-async def tls_origin(certificate: tuple[Path, Path]) -> AsyncIterator[Origin]:
+async def tls_origin(authority: trustme.CA) -> AsyncIterator[Origin]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*certificate)
+    authority.issue_cert("images.test").configure_cert(context)
     server = Origin(tls=context)
     await server.start()
     yield server
     await server.stop()
 
 
-def _trusting(certificate: tuple[Path, Path]) -> httpx.AsyncHTTPTransport:
-    context = ssl.create_default_context(cafile=str(certificate[0]))
+def _trusting(authority: trustme.CA) -> httpx.AsyncHTTPTransport:
+    context = ssl.create_default_context()
+    authority.configure_trust(context)
     return httpx.AsyncHTTPTransport(verify=context)
 
 
 async def test_https_verifies_the_certificate_against_the_host_name(
-    tls_origin: Origin, certificate: tuple[Path, Path]
+    tls_origin: Origin, authority: trustme.CA
 ) -> None:
     base = f"https://images.test:{tls_origin.port}"
     resolver = _resolver({"images.test": ["127.0.0.1"]})
-    async with _source(_settings(base + "/"), resolver, _trusting(certificate)) as source:
+    async with _source(_settings(base + "/"), resolver, _trusting(authority)) as source:
         assert await source.fetch(base + "/redirect", 1 << 20) == BODY
     assert {seen.headers["host"] for seen in tls_origin.seen} == {f"images.test:{tls_origin.port}"}
 
 
 async def test_https_refuses_a_certificate_for_another_name(
-    tls_origin: Origin, certificate: tuple[Path, Path]
+    tls_origin: Origin, authority: trustme.CA
 ) -> None:
     base = f"https://other.test:{tls_origin.port}"
     resolver = _resolver({"other.test": ["127.0.0.1"]})
-    async with _source(_settings(base + "/"), resolver, _trusting(certificate)) as source:
+    async with _source(_settings(base + "/"), resolver, _trusting(authority)) as source:
         with pytest.raises(OriginError, match="could not connect") as caught:
             await source.fetch(base + "/image", 1 << 20)
     assert isinstance(caught.value.__cause__, httpx.ConnectError)

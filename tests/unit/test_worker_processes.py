@@ -15,6 +15,7 @@ import pytest
 
 from imgfleet.core.errors import BadOption, ImgfleetError, Overloaded
 from imgfleet.service.worker_processes import ProcessWorkers, WorkerLost
+from tests.waiting import until
 
 T = TypeVar("T")
 
@@ -100,10 +101,8 @@ async def test_a_worker_that_dies_fails_its_job_and_is_replaced(workers: Process
 async def test_a_worker_that_died_while_idle_costs_no_job(workers: ProcessWorkers) -> None:
     (before,) = workers.pids
     os.kill(before, signal.SIGKILL)
-    for _ in range(100):
-        if not next(iter(workers._workers)).process.is_alive():
-            break
-        await asyncio.sleep(0.02)
+    (worker,) = workers._workers
+    await until(lambda: not worker.process.is_alive(), "the killed worker dead")
     marker, pid = await run(workers, marker_and_pid)
     assert marker == "ready" and pid != before
 

@@ -91,4 +91,6 @@ def test_probe_of_a_decompression_bomb_is_fast(engine: VipsEngine) -> None:
     elapsed = time.perf_counter() - started
     assert (info.width, info.height) == (50_000, 50_000)
     assert info.megapixels == 2_500
-    assert elapsed < 1.0
+    # The header alone is read: about a millisecond. Decoding the 2.5 gigapixels would take
+    # tens of seconds (and 7.5 GB); 5 s tells the two apart however busy the shared machine.
+    assert elapsed < 5.0
