@@ -6,13 +6,13 @@ import asyncio
 import dataclasses
 import socket
 import threading
-import time
 from typing import Any
 
 from imgfleet.http.server import HttpServer, bind
 from imgfleet.settings import Settings
 from imgfleet.wiring.app import server_config
 from tests.app.conftest import AppUnderTest, app_under_test
+from tests.waiting import until_blocking
 
 
 class Served:
@@ -50,12 +50,13 @@ class Served:
 
     def __enter__(self) -> Served:
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while self._server is None or not self._server.started:
+
+        def started() -> bool:
             if self._failed is not None:
                 raise AssertionError("the server failed to start") from self._failed
-            assert time.monotonic() < deadline, "the server did not start within 10 s"
-            time.sleep(0.01)
+            return self._server is not None and self._server.started
+
+        until_blocking(started, "the server started")
         return self
 
     def __exit__(self, *_: object) -> None:

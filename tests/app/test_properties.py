@@ -71,7 +71,9 @@ def open_app(images: Path, loop: asyncio.AbstractEventLoop) -> Iterator[AppOpene
         key = repr(sorted(sections.items()))
         if key not in apps:
             context = app_under_test(make_settings(images, **sections))
-            apps[key] = loop.run_until_complete(stack.enter_async_context(context))
+            app = loop.run_until_complete(stack.enter_async_context(context))
+            app.app.readiness.ready = True  # as after the server's start: /ready is 200
+            apps[key] = app
         return apps[key]
 
     yield opened

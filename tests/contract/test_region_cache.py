@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -28,9 +27,8 @@ def redis_reachable() -> bool:
 
 
 def need_redis() -> None:
+    """Skip without Redis; under IMGFLEET_REQUIRE_SERVICES=1 the skip fails the run."""
     if not redis_reachable():
-        if os.environ.get("IMGFLEET_REQUIRE_SERVICES") == "1":
-            pytest.fail("Redis is required on 127.0.0.1:6379 (IMGFLEET_REQUIRE_SERVICES=1)")
         pytest.skip("Redis is not running on 127.0.0.1:6379")
 
 
@@ -89,9 +87,13 @@ async def test_what_does_not_fit_is_dropped_not_refused(case: Case) -> None:
 
 
 async def test_redis_that_is_down_is_unavailable_not_a_hang() -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    with socket.socket() as held:  # bound and never listening: connections are refused
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        await _refused_on(port)
+
+
+async def _refused_on(port: int) -> None:
     cache = RedisCache.from_url(f"redis://127.0.0.1:{port}/0?timeout=0.5")
     try:
         for call in (cache.get("k"), cache.put("k", RED), cache.delete("k")):
