@@ -36,6 +36,8 @@ from imgfleet.service.delivery import DeliveryService
 
 log = logging.getLogger("imgfleet.access")
 fault_log = logging.getLogger("imgfleet.error")
+
+HIT = {"cache": "hit"}
 server_log = logging.getLogger("imgfleet.server")
 
 
@@ -96,25 +98,24 @@ class App:
         self._done(started, outcome, method, scope["path"])
 
     def hot_response(self, target: bytes, request_headers: Headers) -> tuple[Headers, bytes] | None:
-        """The headers (but the length) and body answering a GET of `target` from the hot
-        table, made without awaiting anything; None for any other request, which the ASGI
-        path answers. Counted and logged like every request."""
+        """The headers (but the length) and body answering an unconditional GET of `target`
+        from the hot table, made without awaiting anything; None when it is not there, and
+        the ASGI path answers. Counted and logged like every request."""
         if self.hot is None:
             return None
         started = time.perf_counter()
         headers = dict(request_headers)
-        if b"if-none-match" in headers:
-            return None
         path = target.partition(b"?")[0].decode("utf-8", "surrogateescape")
-        answer = self.hot.answer(path, headers.get(b"accept", b"").decode("latin-1"))
-        if answer is None:
+        found = self.hot.find(path, headers.get(b"accept", b"").decode("latin-1"))
+        if found is None:
             return None
-        head, body = answer
-        outcome = Outcome(self._request_id(headers), headers, False, "image", 200, len(body))
-        outcome.extra = {"cache": "hit"}
+        entry, rendition = found
+        outcome = Outcome(self._request_id(headers), headers, False, "image", 200)
+        outcome.size = len(rendition.body)
+        outcome.extra = HIT
         logged = unquote(path) if "%" in path else path  # as uvicorn's scope["path"]
         self._done(started, outcome, "GET", logged)
-        return [(b"x-request-id", outcome.request_id.encode()), *head], body
+        return [(b"x-request-id", outcome.request_id.encode()), *entry.headers], rendition.body
 
     def _request_id(self, headers: dict[bytes, bytes]) -> str:
         """The client's X-Request-ID when usable, else the next of this process's ids."""

@@ -9,16 +9,18 @@ import time
 from dataclasses import dataclass
 
 from imgfleet.core.errors import ClientGone, ImgfleetError
-from imgfleet.http.asgi import Receive, Scope, Send, send_error, send_response
+from imgfleet.core.rendition import Rendition
+from imgfleet.http.asgi import Headers, Receive, Scope, Send, send_error, send_response
 from imgfleet.http.headers import etag, etag_matches, rendition_headers
-from imgfleet.http.hot import HotTable
-from imgfleet.http.outcome import outcome_of
+from imgfleet.http.hot import CHECKED, HotTable
+from imgfleet.http.outcome import Outcome, outcome_of
 from imgfleet.service.delivery import DeliveryService
 
 fault_log = logging.getLogger("imgfleet.error")
 
 _ALLOW = [(b"allow", b"GET, HEAD"), (b"content-type", b"text/plain; charset=utf-8")]
 _NOT_ALLOWED = b"method not allowed\n"
+HIT = {"cache": "hit"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,13 @@ class ImageEndpoint:
         raw_path = (scope.get("raw_path") or scope["path"].encode()).partition(b"?")[0]
         path = raw_path.decode("utf-8", "surrogateescape")
         accept = outcome.headers.get(b"accept", b"").decode("latin-1")
+        if self.hot is not None and CHECKED not in scope.get("extensions", ()):
+            found = self.hot.find(path, accept)
+            if found is not None:
+                entry, rendition = found
+                outcome.extra = HIT
+                await self._answer(send, method, outcome, entry.etag, entry.headers, rendition)
+                return
         try:
             delivery = await self.delivery.deliver(path, accept, lambda: _disconnected(receive))
         except ClientGone as gone:  # nobody to answer; logged and counted as nginx's 499
@@ -68,7 +77,19 @@ class ImageEndpoint:
         )
         if self.hot is not None:
             self.hot.remember(path, accept, delivery, head)
-        if etag_matches(outcome.headers.get(b"if-none-match"), etag(delivery.presentation)):
+        await self._answer(send, method, outcome, etag(delivery.presentation), head, rendition)
+
+    @staticmethod
+    async def _answer(
+        send: Send,
+        method: str,
+        outcome: Outcome,
+        tag: bytes,
+        head: Headers,
+        rendition: Rendition,
+    ) -> None:
+        """200 with the rendition (no body for HEAD), or 304 when If-None-Match names it."""
+        if etag_matches(outcome.headers.get(b"if-none-match"), tag):
             kept = [h for h in head if h[0] != b"content-type"]
             await send_response(send, 304, kept, b"")
             return

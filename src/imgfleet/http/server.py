@@ -33,6 +33,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from imgfleet.http.app import App
 from imgfleet.http.asgi import Headers
+from imgfleet.http.hot import CHECKED
 
 server_log = logging.getLogger("imgfleet.server")
 
@@ -128,9 +129,12 @@ def hot_path_protocol(app: App) -> type[HttpToolsProtocol]:
         def on_headers_complete(self) -> None:
             # An earlier answer's keep-alive timer must not run into this request.
             self._unset_keepalive_if_required()
-            self._answered = self._answer_hot()
+            looked_up = self._hot_eligible()
+            self._answered = looked_up and self._answer_hot()
             if not self._answered:
                 super().on_headers_complete()
+                if looked_up:  # the ASGI path must not look the table up again
+                    self.scope.setdefault("extensions", {})[CHECKED] = {}
 
         def on_body(self, body: bytes) -> None:
             if not self._answered:
@@ -140,9 +144,11 @@ def hot_path_protocol(app: App) -> type[HttpToolsProtocol]:
             if not self._answered:
                 super().on_message_complete()
 
-        def _answer_hot(self) -> bool:
+        def _hot_eligible(self) -> bool:
+            """An unconditional keep-alive HTTP/1.1 GET, with no answer still owed before it
+            and a client reading its answers."""
             idle = self.cycle is None or self.cycle.response_complete
-            if not (
+            return (
                 idle
                 and not self.flow.write_paused
                 and not self.root_path
@@ -151,8 +157,10 @@ def hot_path_protocol(app: App) -> type[HttpToolsProtocol]:
                 and self.parser.get_http_version() == "1.1"
                 and self.parser.should_keep_alive()
                 and not self.parser.should_upgrade()
-            ):
-                return False
+                and all(name != b"if-none-match" for name, _ in self.headers)
+            )
+
+        def _answer_hot(self) -> bool:
             answer = app.hot_response(self.url, self.headers)
             if answer is None:
                 return False
