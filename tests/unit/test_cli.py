@@ -51,15 +51,19 @@ def test_sign_prints_a_verifiable_url(
     monkeypatch.setenv("IMGFLEET_SECURITY__KEYS", b"secret".hex())
     monkeypatch.setenv("IMGFLEET_SECURITY__SALTS", b"hello".hex())
     main(["sign", "rs:fill:300:200", "local:///a.jpg", "--ext", "webp", "--base-url", "http://h"])
-    url = capsys.readouterr().out.strip()
+    printed = capsys.readouterr()
+    url = printed.out.strip()
     assert url.startswith("http://h/") and url.endswith(".webp")
     signature, _, path = url.removeprefix("http://h/").partition("/")
     verify(signature, "/" + path, [(b"secret", b"hello")])
+    assert printed.err == ""  # signed: nothing to warn about
 
 
-def test_sign_without_keys_is_insecure(capsys: pytest.CaptureFixture[str]) -> None:
+def test_sign_without_keys_is_insecure_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     main(["sign", "w:10", "local:///a b.jpg", "--plain", "--ext", "png"])
-    assert capsys.readouterr().out.strip() == "/insecure/w:10/plain/local:///a%20b.jpg@png"
+    printed = capsys.readouterr()
+    assert printed.out.strip() == "/insecure/w:10/plain/local:///a%20b.jpg@png"
+    assert "no signing keys are set" in printed.err and "unsigned" in printed.err
 
 
 def test_docs_command_writes_both_references(tmp_path: Path) -> None:
