@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -446,3 +447,26 @@ async def test_a_client_that_leaves_frees_its_queued_place(make_app: AppFactory)
         await until(lambda: admission.queued == 1, "the third admitted, not refused")
         gate.set()
         assert [(await t).status_code for t in (first, third)] == [200, 200]
+
+
+async def test_a_bug_on_the_image_route_is_a_logged_500_and_serving_goes_on(
+    make_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = await make_app()
+    deliver = app.delivery.deliver
+
+    async def broken(*args: object, **kwargs: object) -> object:
+        raise KeyError("a bug")
+
+    app.delivery.deliver = broken  # type: ignore[method-assign, assignment]
+    path = signed("w:15", "local:///photo.jpg", "jpg")
+    async with _client(app) as c:
+        with caplog.at_level(logging.ERROR, "imgfleet.error"):
+            r = await c.get(path, headers={"x-request-id": "bug-2"})
+        assert r.status_code == 500 and r.json() == {
+            "status": 500, "error": "internal", "message": "internal error: KeyError"
+        }  # fmt: skip
+        assert r.headers["cache-control"] == "no-store"
+        assert [rec.request_id for rec in caplog.records] == ["bug-2"]  # type: ignore[attr-defined]
+        app.delivery.deliver = deliver  # type: ignore[method-assign]
+        assert (await c.get(path)).status_code == 200

@@ -30,14 +30,12 @@ from imgfleet.http.asgi import Headers, Receive, Scope, Send, send_error
 from imgfleet.http.hot import HotTable
 from imgfleet.http.image import ImageConfig, ImageEndpoint
 from imgfleet.http.ops import Readiness, ops_routes
-from imgfleet.http.outcome import SCOPE_KEY, Outcome
+from imgfleet.http.outcome import HIT, SCOPE_KEY, Outcome
 from imgfleet.metrics import Metrics
 from imgfleet.service.delivery import DeliveryService
 
 log = logging.getLogger("imgfleet.access")
 fault_log = logging.getLogger("imgfleet.error")
-
-HIT = {"cache": "hit"}
 server_log = logging.getLogger("imgfleet.server")
 
 
@@ -89,8 +87,9 @@ class App:
             await self.router(scope, receive, recorded)
         except Exception as error:  # a bug below: answer 500 if we still can, keep serving
             fault_log.exception("unhandled error", extra={"request_id": outcome.request_id})
+            internal = ImgfleetError(f"internal error: {type(error).__name__}")
+            outcome.extra = {"error": internal.reason}
             if outcome.status == 0:
-                internal = ImgfleetError(f"internal error: {type(error).__name__}")
                 await send_error(recorded, internal, self.error_ttl, method)
         route = scope.get("route")
         if route is not None:

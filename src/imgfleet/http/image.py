@@ -4,7 +4,6 @@ router's catch-all. One service call per request; errors become JSON responses."
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass
 
@@ -13,14 +12,11 @@ from imgfleet.core.rendition import Rendition
 from imgfleet.http.asgi import Headers, Receive, Scope, Send, send_error, send_response
 from imgfleet.http.headers import etag, etag_matches, rendition_headers
 from imgfleet.http.hot import CHECKED, HotTable
-from imgfleet.http.outcome import Outcome, outcome_of
+from imgfleet.http.outcome import HIT, SCOPE_KEY, Outcome
 from imgfleet.service.delivery import DeliveryService
-
-fault_log = logging.getLogger("imgfleet.error")
 
 _ALLOW = [(b"allow", b"GET, HEAD"), (b"content-type", b"text/plain; charset=utf-8")]
 _NOT_ALLOWED = b"method not allowed\n"
-HIT = {"cache": "hit"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +34,7 @@ class ImageEndpoint:
         self.hot = hot  # filled with reusable answers; None: the hot path is off
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        outcome = outcome_of(scope)
+        outcome: Outcome = scope[SCOPE_KEY]  # put there by the app
         outcome.route = "image"
         method: str = scope["method"]
         if method not in ("GET", "HEAD"):
@@ -60,15 +56,9 @@ class ImageEndpoint:
         except ClientGone as gone:  # nobody to answer; logged and counted as nginx's 499
             outcome.status, outcome.extra = gone.status, {"error": gone.reason}
             return
-        except ImgfleetError as error:
+        except ImgfleetError as error:  # a bug is answered and logged by the app
             outcome.extra = {"error": error.reason}
             await send_error(send, error, self.config.error_ttl, method)
-            return
-        except Exception as error:  # a bug: answer 500, log the traceback, keep serving
-            fault_log.exception("unhandled error", extra={"request_id": outcome.request_id})
-            internal = ImgfleetError(f"internal error: {type(error).__name__}")
-            outcome.extra = {"error": internal.reason}
-            await send_error(send, internal, self.config.error_ttl, method)
             return
         outcome.extra = {"cache": delivery.tier.value}
         rendition = delivery.rendition

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from imgfleet.http.asgi import Message, Scope, Send
+from imgfleet.http.asgi import Message, Send
 
 SCOPE_KEY = "imgfleet.outcome"
+HIT = {"cache": "hit"}  # the log fields of an answer from this node's memory
 
 
 @dataclass(slots=True)
@@ -38,12 +39,3 @@ class Outcome:
             await send(message)
 
         return recorded
-
-
-def outcome_of(scope: Scope) -> Outcome:
-    """The request's outcome, or a fresh one for an endpoint called without the app."""
-    found = scope.get(SCOPE_KEY)
-    if found is None:
-        headers = dict(scope.get("headers", ()))
-        found = scope[SCOPE_KEY] = Outcome("", headers, scope.get("method") == "HEAD")
-    return found
