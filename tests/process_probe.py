@@ -5,5 +5,5 @@ from __future__ import annotations
 import sys
 
 
-def loaded_modules() -> list[str]:
+def loaded_modules(_: object = None) -> list[str]:
     return sorted(sys.modules)

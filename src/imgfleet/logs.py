@@ -1,13 +1,20 @@
-"""JSON log lines: one object per line, request fields at the top level."""
+"""JSON log lines: one object per line, request fields at the top level.
+
+Every line written while a request is handled carries its `request_id`, from the service
+layers too, which do not know it: the app sets `REQUEST_ID` for the request's task.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 import time
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
@@ -21,6 +28,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            document["request_id"] = request_id
         for key, value in vars(record).items():
             if key not in _STANDARD:
                 document[key] = value

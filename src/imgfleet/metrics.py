@@ -114,10 +114,22 @@ class Metrics:
             registry=r,
         )
         self.renders_in_flight = Gauge(
-            "imgfleet_renders_in_flight", "Renders running in worker threads", registry=r
+            "imgfleet_renders_in_flight", "Renders running on render workers", registry=r
         )
         self.renders_queued = Gauge(
-            "imgfleet_renders_queued", "Renders waiting for a worker thread", registry=r
+            "imgfleet_renders_queued", "Renders waiting for a render worker", registry=r
+        )
+        self.render_memory = Gauge(
+            "imgfleet_render_memory_bytes",
+            "Estimated peak memory of the running renders, counted against the budget",
+            registry=r,
+        )
+        self.worker_restarts = Counter(
+            "imgfleet_render_worker_restarts",
+            "Render processes replaced, by reason: deadline (killed past its deadline and "
+            "grace) or died (exited during or between jobs)",
+            ["reason"],
+            registry=r,
         )
         self.overloaded = Counter(
             "imgfleet_overloaded", "Requests refused with 503 by admission", registry=r
@@ -162,10 +174,14 @@ class Metrics:
     def region_cache(self, result: str) -> None:
         self.region_lookups.labels(result).inc()
 
-    def render_load(self, running: int, queued: int) -> None:
+    def render_load(self, running: int, queued: int, memory: int) -> None:
         """The render pool's state, set as the metrics are scraped."""
         self.renders_in_flight.set(running)
         self.renders_queued.set(queued)
+        self.render_memory.set(memory)
+
+    def worker_restarted(self, reason: str) -> None:
+        self.worker_restarts.labels(reason).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -196,13 +196,41 @@ class RenderSettings(_Section):
     queue: int = Field(
         0, ge=0, description="Renders waiting for a worker before 503; 0 means 4 x workers."
     )
-    retry_after: int = Field(1, ge=1, description="Retry-After seconds sent with 503.")
+    retry_after: int = Field(
+        1,
+        ge=1,
+        description="Retry-After seconds sent with 503; each refusal says between this and "
+        "twice this, at random, so that refused clients do not return together.",
+    )
+    queue_timeout: float = Field(
+        2.0,
+        gt=0,
+        description="Seconds a render may wait for a worker before a 503: the queue never "
+        "holds work for long whose client has likely given up. Once the queue is full, the "
+        "newest waiters are served first.",
+    )
+    memory_budget: int = Field(
+        0,
+        ge=0,
+        description="Bytes the running renders' estimated peak memory may add up to; a "
+        "render waits until its estimate fits, and one that could never fit gets a 422. "
+        "0 means half of the machine's memory (or of the cgroup's limit).",
+    )
     isolation: RenderIsolation = Field(
-        RenderIsolation.THREADS,
-        description="Where renders run: `threads` of the server process, or `processes` "
-        "(one per worker, fed over a socket: a crash in a codec library costs one request "
-        "and the worker is replaced; each source is copied to its process, and memory is "
-        "higher).",
+        RenderIsolation.PROCESSES,
+        description="Where renders run: `processes` (one per worker, fed over a socket: "
+        "the event loop keeps a core's worth of interpreter to itself, a render that "
+        "overruns its deadline is killed and its worker replaced, a crash in a codec library "
+        "costs one request; each worker holds its own libvips, and each source is copied to "
+        "it), or `threads` of the server process (less memory; deadlines only as hard as "
+        "libvips' progress reports, and renders contend with the server for the interpreter "
+        "lock).",
+    )
+    kill_grace: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds past its deadline a render process may run before it is killed "
+        "and replaced (504); with `processes` only.",
     )
     switch_interval: float = Field(
         0.0005,

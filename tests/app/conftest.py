@@ -44,6 +44,8 @@ def make_settings(root: Path, **sections: dict[str, Any]) -> Settings:
         "security": {"keys": KEY.hex(), "salts": SALT.hex()},
         "sources": {"local_root": str(root)},
         "server": {"access_log": False},
+        # Threads start in no time; tests/app/test_delivery.py and tests/e2e cover processes.
+        "render": {"isolation": "threads"},
     }
     for name, values in sections.items():
         base[name] = {**base.get(name, {}), **values}

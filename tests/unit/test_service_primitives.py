@@ -1,13 +1,9 @@
 import asyncio
-import threading
 
 import pytest
 
-from imgfleet.core.errors import Overloaded
 from imgfleet.core.lru import ByteLRU
-from imgfleet.service.admission import Admission
 from imgfleet.service.single_flight import SingleFlight
-from tests.waiting import until
 
 
 def test_lru_evicts_least_recently_used_by_bytes() -> None:
@@ -78,36 +74,6 @@ async def test_single_flight_shares_errors_and_forgets_them() -> None:
     assert len(flight) == 0
 
 
-async def test_admission_refuses_past_pool_plus_queue() -> None:
-    admission = Admission(workers=1, queue=1, retry_after=3)
-    release = threading.Event()
-    running = [asyncio.create_task(admission.run(release.wait, 5)) for _ in range(2)]
-    await until(lambda: (admission.running, admission.queued) == (1, 1), "1 running, 1 queued")
-    with pytest.raises(Overloaded) as caught:
-        await admission.run(release.wait, 5)
-    assert caught.value.status == 503 and caught.value.retry_after == 3
-    release.set()
-    assert await asyncio.gather(*running) == [True, True]
-    assert (admission.running, admission.queued) == (0, 0)
-    admission.shutdown()
-
-
-async def test_admission_keeps_slot_until_thread_finishes_after_cancel() -> None:
-    admission = Admission(workers=1, queue=0)
-    release = threading.Event()
-    task = asyncio.create_task(admission.run(release.wait, 5))
-    await until(lambda: admission.running == 1, "the job running")
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert admission.running == 1  # the thread still works: its slot stays taken
-    with pytest.raises(Overloaded):
-        await admission.run(release.wait, 5)
-    release.set()
-    await until(lambda: admission.running == 0, "the thread finished")
-    admission.shutdown()
-
-
 async def test_single_flight_drops_work_nobody_waits_for() -> None:
     flight: SingleFlight[str, int] = SingleFlight()
     started = asyncio.Event()
@@ -130,16 +96,3 @@ async def test_single_flight_drops_work_nobody_waits_for() -> None:
         await caller
     await asyncio.sleep(0)
     assert cancelled and len(flight) == 0
-
-
-async def test_admission_frees_a_queued_place_when_its_waiter_goes() -> None:
-    admission = Admission(workers=1, queue=1)
-    release = threading.Event()
-    running = asyncio.create_task(admission.run(release.wait, 5))
-    queued = asyncio.create_task(admission.run(release.wait, 5))
-    await until(lambda: admission.queued == 1, "the second job queued")
-    queued.cancel()
-    await until(lambda: (admission.running, admission.queued) == (1, 0), "the queued job gone")
-    release.set()
-    assert await running is True
-    admission.shutdown()

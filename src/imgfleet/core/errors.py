@@ -5,6 +5,8 @@ client (it names the parameter, the expected shape and what was received). Only 
 shell turns these into responses; everything below raises them.
 
     ImgfleetError (500, fault)
+    ├── RenderWorkerLost (500, fault)     a render process died during the job (a codec
+    │                                     crash, the OOM killer); the worker is replaced
     ├── BadRequest (400)                  malformed URL, option or argument
     │   └── BadOption (400)               names the option, the expected shape, what came
     ├── Forbidden (403)
@@ -22,6 +24,7 @@ shell turns these into responses; everything below raises them.
     ├── OriginError (502)                 the origin answered badly
     ├── OriginTimeout (504)               the origin did not answer in time
     └── RenderTimeout (504)               the render deadline passed
+        └── RenderKilled (504)            ... and its worker overran it: killed, replaced
 """
 
 from __future__ import annotations
@@ -138,3 +141,19 @@ class OriginTimeout(ImgfleetError):
 
 class RenderTimeout(ImgfleetError):
     status, is_fault, reason = 504, False, "render_timeout"
+
+
+class RenderKilled(RenderTimeout):
+    """The render overran its deadline by more than the grace, or stopped answering."""
+
+    reason = "render_killed"
+
+
+class RenderWorkerLost(ImgfleetError):
+    """A render process died during the job: a server fault, whatever the input did.
+
+    500 rather than 503: the likely cause is an input that crashes a codec, which a retry
+    would only repeat.
+    """
+
+    reason = "render_worker_lost"

@@ -31,6 +31,7 @@ from imgfleet.http.hot import HotTable
 from imgfleet.http.image import ImageConfig, ImageEndpoint
 from imgfleet.http.ops import Readiness, ops_routes
 from imgfleet.http.outcome import HIT, SCOPE_KEY, Outcome
+from imgfleet.logs import REQUEST_ID
 from imgfleet.metrics import Metrics
 from imgfleet.service.delivery import DeliveryService
 
@@ -81,6 +82,7 @@ class App:
         headers = dict(scope["headers"])
         method: str = scope["method"]
         outcome = Outcome(self._request_id(headers), headers, method == "HEAD")
+        REQUEST_ID.set(outcome.request_id)  # for log lines written below the shell
         scope[SCOPE_KEY] = outcome
         recorded = outcome.recording(send)
         try:

@@ -31,7 +31,7 @@ def ops_routes(readiness: Readiness, metrics: Metrics, admission: Admission) -> 
         return PlainTextResponse("starting or stopping\n", status_code=503)
 
     async def exposition(request: Request) -> Response:
-        metrics.render_load(admission.running, admission.queued)
+        metrics.render_load(admission.running, admission.queued, admission.memory_in_use)
         return Response(metrics.exposition(), media_type=_METRICS_TYPE)
 
     return [

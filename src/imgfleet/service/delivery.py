@@ -14,6 +14,7 @@ that every request must pass (a rate limit, read-your-writes, a tenant) therefor
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -32,20 +33,25 @@ from imgfleet.core.errors import (
     Expired,
     ForbiddenSource,
     ImgfleetError,
+    RenderKilled,
     TooLarge,
 )
 from imgfleet.core.lru import ByteLRU
 from imgfleet.core.negotiation import negotiate
 from imgfleet.core.option_parser import ParsedPath, Presets, parse_path
 from imgfleet.core.options import ImageFormat, ProcessingOptions
+from imgfleet.core.render_memory import peak_bytes
 from imgfleet.core.rendition import Rendition
 from imgfleet.core.signing import KeyPair, verify
+from imgfleet.core.source import SourceInfo
 from imgfleet.ports import Clock, DeliveryMetrics, RegionCache, SourceLoader
 from imgfleet.service.admission import Admission
-from imgfleet.service.render_job import RenderJob, RenderResult
+from imgfleet.service.render_job import RenderJob, RenderResult, prepare
 from imgfleet.service.single_flight import SingleFlight
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 ACCEPT_ENTRIES = 256  # distinct Accept headers whose negotiated format is remembered
 
@@ -114,6 +120,7 @@ class DeliveryService:
         config: DeliveryConfig,
         *,
         engine_version: str,
+        probe: Callable[[bytes], SourceInfo],
         render: Callable[[RenderJob], RenderResult],
         sources: Mapping[str, SourceLoader],
         admission: Admission,
@@ -125,7 +132,8 @@ class DeliveryService:
     ) -> None:
         self.config = config
         self.engine_version = engine_version
-        self.render = render  # runs in the admission pool: a thread or a process
+        self.probe = probe  # reads a header in this process, before admission
+        self.render = render  # runs on an admitted worker: a thread or a process
         self.sources = sources
         self.admission = admission
         self.clock = clock
@@ -249,7 +257,7 @@ class DeliveryService:
         rendition = await self._from_region(key)
         if rendition is None:
             tier = Tier.RENDERED
-            rendition = await self._render(parsed, target, negotiated, deadline)
+            rendition = await self._render(key, parsed, target, negotiated, deadline)
             await self._to_region(key, rendition)
         self.results.put(key, rendition)
         self.metrics.result_cache_bytes(self.results.size)
@@ -277,18 +285,34 @@ class DeliveryService:
 
     async def _render(
         self,
+        key: str,
         parsed: ParsedPath,
         target: ImageFormat | None,
         negotiated: bool,
         deadline: float,
     ) -> Rendition:
+        """Render `parsed`: refused before any work when the queue is full; the source's
+        header and the plan are read here, so that admission can weigh the render's memory
+        and a render that breaks a limit never takes a worker."""
+        self.admission.check()
         options = parsed.options
         lim = self.config.limits.overridden(options.security)
         data = await self._fetch(parsed.source_url, lim.max_src_bytes)
-        job = RenderJob(data, options, target, negotiated, lim, self.config.qualities, deadline)
-        result = await self.admission.run(self.render, job)
-        if result.format is not None:
-            self.metrics.rendered(result.format, result.seconds)
+        c = self.config
+        job = prepare(self.probe, data, options, target, negotiated, lim, c.qualities, deadline)
+        if isinstance(job, RenderResult):  # the source, served as it is
+            return Rendition(job.body, job.media_type)
+        cost = peak_bytes(job.info, job.plan, job.format)
+        try:
+            result = await self.admission.run(self.render, job, cost=cost, deadline=deadline)
+        except RenderKilled as error:
+            log.warning(error.public_message, extra={"key": key, "source": parsed.source_url})
+            raise
+        except ImgfleetError as error:
+            if error.is_fault:
+                log.error(error.public_message, extra={"key": key, "source": parsed.source_url})
+            raise
+        self.metrics.rendered(job.format, result.seconds)
         return Rendition(result.body, result.media_type)
 
     async def _fetch(self, url: str, max_bytes: int) -> bytes:

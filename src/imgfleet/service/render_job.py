@@ -1,9 +1,11 @@
 """One render, as a value that can cross into a worker thread or a worker process.
 
-`run` is the whole CPU side of a miss: header checks, plan, render, given an engine; the
-job and its result are plain values, so a process pool can carry them. A render process
-starts with `start_process` and renders with `run_in_process`: it imports this module and
-its engine's, never the web shell.
+A miss is split in two: `prepare`, in the server, reads the source's header, checks the
+limits and computes the plan, cheaply and before any worker is taken (a bomb or an
+impossible plan is refused without one, and the plan is what admission weighs the render's
+memory by); `run`, on a worker, renders it. The job and its result are plain values, so a
+process can carry them. A render process starts with `start_process` and renders with
+`run_in_process`: it imports this module and its engine's, never the web shell.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from imgfleet.core import geometry, limits
 from imgfleet.core.encoding import Qualities
+from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.core.source import SourceInfo
 from imgfleet.ports import Engine
@@ -22,11 +25,11 @@ from imgfleet.ports import Engine
 @dataclass(frozen=True, slots=True)
 class RenderJob:
     data: bytes
+    info: SourceInfo
+    plan: Plan
     options: ProcessingOptions
-    target: ImageFormat | None  # None: the source's own format
-    negotiated: bool
-    limits: limits.Limits
-    qualities: Qualities
+    format: ImageFormat
+    quality: int
     deadline: float  # time.monotonic(), which every process on the host shares
 
 
@@ -38,21 +41,36 @@ class RenderResult:
     seconds: float  # time spent in the engine's render
 
 
-def run(engine: Engine, job: RenderJob) -> RenderResult:
-    info = engine.probe(job.data)
-    limits.check_source(info, job.limits)
-    options = job.options
+def prepare(
+    probe: Callable[[bytes], SourceInfo],
+    data: bytes,
+    options: ProcessingOptions,
+    target: ImageFormat | None,  # None: the source's own format
+    negotiated: bool,
+    lim: limits.Limits,
+    qualities: Qualities,
+    deadline: float,
+) -> RenderJob | RenderResult:
+    """The render of `data` to run, or the source itself when it is served unchanged."""
+    info = probe(data)
+    limits.check_source(info, lim)
     if options.raw or info.format in options.skip_processing:
-        return RenderResult(job.data, info.format.media_type, None, 0.0)
-    fmt = output_format(job.target, job.negotiated, info)
+        return RenderResult(data, info.format.media_type, None, 0.0)
+    fmt = output_format(target, negotiated, info)
     if info.format is ImageFormat.SVG:
         options = replace(options, enlarge=True)  # vectors scale up losslessly (imgproxy)
     plan = geometry.plan(options, info.width, info.height, info.exif_orientation)
-    limits.check_result(plan, job.limits)
-    quality = options.quality_for(fmt, job.qualities.for_format(fmt))
+    limits.check_result(plan, lim)
+    quality = options.quality_for(fmt, qualities.for_format(fmt))
+    return RenderJob(data, info, plan, options, fmt, quality, deadline)
+
+
+def run(engine: Engine, job: RenderJob) -> RenderResult:
     started = time.monotonic()
-    body = engine.render(job.data, info, plan, options, fmt, quality, job.deadline)
-    return RenderResult(body, fmt.media_type, fmt, time.monotonic() - started)
+    body = engine.render(
+        job.data, job.info, job.plan, job.options, job.format, job.quality, job.deadline
+    )
+    return RenderResult(body, job.format.media_type, job.format, time.monotonic() - started)
 
 
 def output_format(target: ImageFormat | None, negotiated: bool, info: SourceInfo) -> ImageFormat:

@@ -1,4 +1,4 @@
-"""An executor of worker processes that the event loop feeds, one socket per worker.
+"""Render worker processes that the event loop feeds, one socket per worker.
 
 Why not `ProcessPoolExecutor`: its jobs cross a queue-feeder thread, a shared pipe with a
 lock and a result thread in the server, and a 1 MB source crosses that pipe in 64 KB pieces,
@@ -8,11 +8,14 @@ rendering on their own (docs/performance.md, design decisions: "Render processes
 event loop"). Here the loop writes a job straight into an idle worker's socket and reads
 the reply when it arrives, so each job costs one wake-up each way, as with a thread.
 
-`submit` must be called on the event loop's thread (the admission does); futures follow the
-`Executor` contract: a job cancelled before a worker takes it never runs, one that runs
-keeps its worker until it finishes. A worker that dies during a job (a crash in a codec
-library, say) fails only that job, with `WorkerLost`, and is replaced; one found dead
-before a job is replaced first, so that job does not pay for it.
+`submit` must be called on the event loop's thread (the admission does). A job cancelled
+before a worker takes it never runs; one that runs keeps its worker until it finishes, or
+until its deadline plus a grace has passed: then the worker is killed (a render that
+libvips cannot interrupt, a stopped or hung process) and replaced, and the job fails with
+`RenderKilled` (504). A worker that dies during a job (a crash in a codec library, the OOM
+killer) fails only that job, with `RenderWorkerLost` (500), and is replaced; one found
+dead before a job is replaced first, so that job does not pay for it. Each replacement is
+reported to `on_restart` with its reason.
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ import pickle
 import signal
 import socket
 import struct
+import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from typing import Any
 
-from imgfleet.core.errors import ImgfleetError
+from imgfleet.core.errors import ImgfleetError, RenderKilled, RenderWorkerLost
 
 FRAME = struct.Struct("!Q")  # every message: its length, then the pickled value
 
@@ -45,10 +49,6 @@ KEEP_FREED_BYTES = 16 * 1024 * 1024
 MMAP_ABOVE_BYTES = 32 * 1024 * 1024
 
 
-class WorkerLost(ImgfleetError):
-    """A worker process died during a job: a server fault, not the client's."""
-
-
 class _Failure:
     """What a worker sends back when the call raised: the error, if it can be pickled."""
 
@@ -56,19 +56,30 @@ class _Failure:
         self.error = error
 
 
-class ProcessWorkers(Executor):
-    """`size` spawned processes, each set up once by `initializer(*initargs)`."""
+class ProcessWorkers:
+    """`size` spawned processes, each set up once by `initializer(*initargs)`.
+
+    `grace` is how long past its deadline a job may run before its worker is killed.
+    """
 
     def __init__(
-        self, size: int, initializer: Callable[..., None], initargs: tuple[Any, ...] = ()
+        self,
+        size: int,
+        initializer: Callable[..., None],
+        initargs: tuple[Any, ...] = (),
+        *,
+        grace: float = 1.0,
+        on_restart: Callable[[str], None] = lambda reason: None,
     ) -> None:
         if size < 1:
             raise ValueError(f"size: expected at least 1 worker, got {size}")
         self._context = multiprocessing.get_context("spawn")  # never fork a threaded server
         self._setup = (initializer, initargs)
+        self._grace = grace
+        self._on_restart = on_restart
         self._idle: deque[_Worker] = deque(self._start() for _ in range(size))
         self._workers = set(self._idle)
-        self._waiting: deque[tuple[Future[Any], bytes]] = deque()
+        self._waiting: deque[tuple[Future[Any], bytes, float]] = deque()
         self._calls: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -76,34 +87,48 @@ class ProcessWorkers(Executor):
     def pids(self) -> list[int]:
         return sorted(w.process.pid or 0 for w in self._workers)
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+    def submit(self, fn: Callable[[Any], Any], job: Any, deadline: float) -> Future[Any]:
+        """`fn(job)` in a worker; `deadline` is a `time.monotonic()` instant."""
         if self._closed:
             raise RuntimeError("cannot submit to workers that were shut down")
-        payload = pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps((fn, job), protocol=pickle.HIGHEST_PROTOCOL)
         future: Future[Any] = Future()
-        self._waiting.append((future, payload))
+        self._waiting.append((future, payload, deadline))
         self._dispatch()
         return future
 
     def _dispatch(self) -> None:
         while self._idle and self._waiting:
-            future, payload = self._waiting.popleft()
+            future, payload, deadline = self._waiting.popleft()
             if future.set_running_or_notify_cancel():
                 call = asyncio.get_running_loop().create_task(
-                    self._call(self._idle.popleft(), future, payload)
+                    self._call(self._idle.popleft(), future, payload, deadline)
                 )
                 self._calls.add(call)
                 call.add_done_callback(self._calls.discard)
 
-    async def _call(self, worker: _Worker, future: Future[Any], payload: bytes) -> None:
+    async def _call(
+        self, worker: _Worker, future: Future[Any], payload: bytes, deadline: float
+    ) -> None:
         if not worker.process.is_alive():  # died while idle (the OOM killer, say): not this job
-            worker = self._replace(worker)
+            worker = self._replace(worker, "died")
+        allowed = deadline + self._grace - time.monotonic()
         try:
-            reply = await worker.call(payload)
+            reply = await asyncio.wait_for(worker.call(payload), max(allowed, 0.0))
+        except TimeoutError:
+            future.set_exception(
+                RenderKilled(
+                    f"render: still running {self._grace:g} s past its deadline; its worker "
+                    "process was stopped and replaced"
+                )
+            )
+            worker = self._replace(worker, "deadline")
         except (OSError, EOFError):  # asyncio's IncompleteReadError is an EOFError
-            future.set_exception(WorkerLost("render: the worker process died"))
             if not self._closed:
-                worker = self._replace(worker)
+                future.set_exception(RenderWorkerLost(f"render: {worker.obituary()}"))
+                worker = self._replace(worker, "died")
+            else:
+                future.set_exception(RenderWorkerLost("render: the server is shutting down"))
         else:
             if isinstance(reply, _Failure):
                 future.set_exception(reply.error)
@@ -116,12 +141,15 @@ class ProcessWorkers(Executor):
     def _start(self) -> _Worker:
         return _Worker(self._context, *self._setup)
 
-    def _replace(self, lost: _Worker) -> _Worker:
-        lost.close()
-        lost.process.join(timeout=0)  # reaps it if it has exited, without waiting
+    def _replace(self, lost: _Worker, reason: str) -> _Worker:
+        lost.kill()
         self._workers.discard(lost)
+        multiprocessing.active_children()  # reaps the workers that have exited
+        if self._closed:
+            return lost
         worker = self._start()
         self._workers.add(worker)
+        self._on_restart(reason)
         return worker
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -166,6 +194,22 @@ class _Worker:
         (size,) = FRAME.unpack(await reader.readexactly(FRAME.size))
         return pickle.loads(await reader.readexactly(size))
 
+    def obituary(self) -> str:
+        """How the process ended, as far as is known without waiting."""
+        self.process.join(timeout=0.1)  # it closed its socket: it is exiting or gone
+        code = self.process.exitcode
+        if code is None:
+            return "the worker process closed its socket"
+        if code < 0:
+            return f"the worker process was killed by {signal.Signals(-code).name}"
+        return f"the worker process exited with status {code}"
+
+    def kill(self) -> None:
+        """Stop the process now, whatever it is doing (SIGKILL also ends a stopped one)."""
+        with contextlib.suppress(OSError):
+            self.process.kill()
+        self.close()
+
     def close(self) -> None:
         """The worker sees the end of its socket at once, even before the loop runs again."""
         with contextlib.suppress(OSError):
@@ -183,9 +227,9 @@ def serve(sock: socket.socket, initializer: Callable[..., None], initargs: tuple
     initializer(*initargs)
     with sock:
         while (payload := _receive(sock)) is not None:
-            fn, args, kwargs = pickle.loads(payload)
+            fn, job = pickle.loads(payload)
             try:
-                outcome: Any = fn(*args, **kwargs)
+                outcome: Any = fn(job)
             except Exception as exc:  # the server re-raises it on its side
                 outcome = _Failure(exc)
             try:

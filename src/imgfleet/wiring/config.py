@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from imgfleet.adapters.source.http import HttpSourceConfig
 from imgfleet.core.encoding import EncoderConfig, Qualities
 from imgfleet.core.limits import Limits
 from imgfleet.core.option_parser import compile_presets
 from imgfleet.core.options import ProcessingOptions
+from imgfleet.service.admission import AdmissionConfig
 from imgfleet.service.delivery import DeliveryConfig
-from imgfleet.settings import FormatSettings, Settings, SourceSettings
+from imgfleet.settings import FormatSettings, RenderSettings, Settings, SourceSettings
+
+CGROUP_LIMIT = Path("/sys/fs/cgroup/memory.max")  # cgroup v2: "max" or a byte count
 
 
 def encoder_config(f: FormatSettings) -> EncoderConfig:
@@ -68,3 +74,23 @@ def http_source_config(s: SourceSettings) -> HttpSourceConfig:
         max_redirects=s.max_redirects,
         user_agent=s.user_agent,
     )
+
+
+def admission_config(r: RenderSettings) -> AdmissionConfig:
+    return AdmissionConfig(
+        workers=r.pool_size,
+        queue=r.queue_size,
+        memory_budget=r.memory_budget or machine_memory() // 2,
+        queue_timeout=r.queue_timeout,
+        retry_after=r.retry_after,
+    )
+
+
+def machine_memory(cgroup_limit: Path = CGROUP_LIMIT) -> int:
+    """Bytes of memory this process may use: the machine's, or its cgroup's limit if lower."""
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = cgroup_limit.read_text().strip()
+    except OSError:
+        return physical
+    return min(physical, int(limit)) if limit.isdigit() else physical

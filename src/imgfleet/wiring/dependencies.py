@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -14,17 +13,23 @@ from imgfleet.adapters.source.http import HttpSource
 from imgfleet.adapters.source.local import LocalSource
 from imgfleet.core.lru import ByteLRU
 from imgfleet.core.rendition import Rendition
-from imgfleet.imaging.engine import VipsEngine, configure_vips, engine_version
+from imgfleet.imaging.engine import VipsEngine, configure_vips
 from imgfleet.metrics import Metrics
 from imgfleet.ports import Clock, Engine, SourceLoader
 from imgfleet.service import render_job
-from imgfleet.service.admission import Admission
+from imgfleet.service.admission import Admission, Workers
 from imgfleet.service.delivery import DeliveryService
 from imgfleet.service.render_job import RenderJob, RenderResult
 from imgfleet.service.worker_processes import ProcessWorkers
+from imgfleet.service.worker_threads import ThreadWorkers
 from imgfleet.settings import RenderIsolation, Settings
 from imgfleet.wiring.backends import REGION_CACHES
-from imgfleet.wiring.config import delivery_config, encoder_config, http_source_config
+from imgfleet.wiring.config import (
+    admission_config,
+    delivery_config,
+    encoder_config,
+    http_source_config,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,21 +61,28 @@ async def open_dependencies(
         max_megapixels = settings.limits.max_src_megapixels
         pool = settings.render.pool_size
         run_render: Callable[[RenderJob], RenderResult]
-        executor: Executor
-        if engine is None and settings.render.isolation is RenderIsolation.PROCESSES:
-            make_engine = functools.partial(VipsEngine.for_process, encoder, max_megapixels)
-            executor = ProcessWorkers(pool, render_job.start_process, (make_engine,))
-            run_render = render_job.run_in_process
-            version = engine_version(encoder)
+        workers: Workers
+        if engine is None:
+            configure_vips()  # this process reads headers (and renders, with threads)
+            engine = VipsEngine(encoder, max_megapixels)
+            processes = settings.render.isolation is RenderIsolation.PROCESSES
         else:
-            if engine is None:
-                configure_vips()
-                engine = VipsEngine(encoder, max_megapixels)
-            executor = ThreadPoolExecutor(pool, thread_name_prefix="render")
+            processes = False  # a given engine lives in this process
+        if processes:
+            make_engine = functools.partial(VipsEngine.for_process, encoder, max_megapixels)
+            workers = ProcessWorkers(
+                pool,
+                render_job.start_process,
+                (make_engine,),
+                grace=settings.render.kill_grace,
+                on_restart=metrics.worker_restarted,
+            )
+            run_render = render_job.run_in_process
+        else:
+            workers = ThreadWorkers(pool)
             run_render = functools.partial(render_job.run, engine)
-            version = engine.version
         admission = Admission(
-            pool, settings.render.queue_size, settings.render.retry_after, executor
+            admission_config(settings.render), workers, on_refused=metrics.overloaded.inc
         )
         stack.callback(admission.shutdown)
 
@@ -81,7 +93,8 @@ async def open_dependencies(
 
         delivery = DeliveryService(
             delivery_config(settings),
-            engine_version=version,
+            engine_version=engine.version,
+            probe=engine.probe,
             render=run_render,
             sources=sources,
             admission=admission,

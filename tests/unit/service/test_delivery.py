@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,6 +16,7 @@ from imgfleet.core.errors import (
     BadSignature,
     CacheUnavailable,
     Expired,
+    OverLimit,
     Overloaded,
     RenderTimeout,
     SourceNotFound,
@@ -29,15 +29,17 @@ from imgfleet.core.rendition import Rendition
 from imgfleet.core.signing import sign
 from imgfleet.ports import RegionCache
 from imgfleet.service import render_job
-from imgfleet.service.admission import Admission
+from imgfleet.service.admission import Admission, AdmissionConfig
 from imgfleet.service.delivery import DeliveryConfig, DeliveryService, Tier
 from imgfleet.service.worker import Worker
+from imgfleet.service.worker_threads import ThreadWorkers
 from imgfleet.testing import FakeEngine, ManualClock, MemorySource, RecordingMetrics, fake_image
 from imgfleet.testing import read_fake as fields_of
 from tests.waiting import until
 
 KEY, SALT = b"key", b"salt"
 PHOTO = "local:///photo.jpg"
+MB = 1024 * 1024
 
 CONFIG = DeliveryConfig(
     key_pairs=((KEY, SALT),),
@@ -77,18 +79,26 @@ async def make_kit() -> AsyncIterator[Any]:
     admissions: list[Admission] = []
 
     def factory(
-        workers: int = 2, queue: int = 8, region: RegionCache | None = None, **config: Any
+        workers: int = 2,
+        queue: int = 8,
+        region: RegionCache | None = None,
+        memory_budget: int = 1 << 40,
+        **config: Any,
     ) -> Kit:
         clock = ManualClock()
         engine = FakeEngine(clock)
         source = MemorySource({PHOTO: fake_image(400, 300)})
         metrics = RecordingMetrics()
-        executor = ThreadPoolExecutor(workers)
-        admission = Admission(workers, queue, retry_after=3, executor=executor)
+        admission = Admission(
+            AdmissionConfig(workers, queue, memory_budget, queue_timeout=30, retry_after=3),
+            ThreadWorkers(workers),
+            rng=lambda: 0.0,
+        )
         admissions.append(admission)
         service = DeliveryService(
             replace(CONFIG, **config),
             engine_version=engine.version,
+            probe=engine.probe,
             render=functools.partial(render_job.run, engine),
             sources={"local": source},
             admission=admission,
@@ -148,12 +158,36 @@ async def test_admission_queues_its_size_beyond_the_workers_then_refuses(make_ki
         lambda: (kit.engine.running, kit.admission.running, kit.admission.queued) == (1, 1, 2),
         "one render running and two queued",
     )
+    kit.source.objects["local:///other.jpg"] = fake_image(400, 300)
+    fetched = kit.source.fetches
     with pytest.raises(Overloaded) as refused:
-        await kit.get(signed("w:13"))
+        await kit.get(signed("w:13", "local:///other.jpg"))
     assert (refused.value.status, refused.value.retry_after) == (503, 3)
+    assert kit.source.fetches == fetched  # refused before any work was done for it
     gate.set()
     widths = [fields_of((await task).rendition.body)["width"] for task in admitted]  # type: ignore[index]
     assert widths == [10, 11, 12]
+
+
+async def test_a_render_is_weighed_by_its_estimated_memory_and_one_too_big_is_refused(
+    make_kit: Any,
+) -> None:
+    small = make_kit(memory_budget=64 * MB)
+    assert (await small.get(signed("w:200"))).tier is Tier.RENDERED
+    with pytest.raises(OverLimit) as refused:  # 8000 x 6000 RGBA is far past 64 MB
+        await small.get(signed("rs:fit:8000:6000:1"))
+    assert refused.value.status == 422
+    assert "the render memory budget is 64 MB" in refused.value.public_message
+    assert small.engine.started == 1  # refused before a worker was taken
+
+    kit = make_kit()
+    gate = kit.engine.hold()
+    task = asyncio.create_task(kit.get(signed("w:100")))
+    await until(lambda: kit.engine.running == 1, "the render running")
+    assert kit.admission.memory_in_use > 0  # its estimate is counted while it runs
+    gate.set()
+    await task
+    await until(lambda: kit.admission.memory_in_use == 0, "and released after")
 
 
 @pytest.mark.parametrize("escaped", ["rs%3Afit%3A50%3A50", "rs%3afit:50:50"])

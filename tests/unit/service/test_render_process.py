@@ -23,18 +23,23 @@ async def test_a_render_process_renders_and_never_imports_the_web_shell() -> Non
     make_engine = functools.partial(VipsEngine.for_process, EncoderConfig(), 50)
     workers = ProcessWorkers(1, render_job.start_process, (make_engine,))
     try:
-        job = RenderJob(
+        deadline = time.monotonic() + 30
+        job = render_job.prepare(
+            VipsEngine(EncoderConfig(), 50).probe,
             imagegen.jpeg(80, 60),
             ProcessingOptions(width=40),
             ImageFormat.PNG,
             False,
             Limits(10_000_000, 50, 200, 50, 8192),
             EncoderConfig().qualities,
-            time.monotonic() + 30,
+            deadline,
         )
-        result = await asyncio.wrap_future(workers.submit(render_job.run_in_process, job))
+        assert isinstance(job, RenderJob)
+        result = await asyncio.wrap_future(
+            workers.submit(render_job.run_in_process, job, deadline)
+        )
         assert (result.media_type, result.format) == ("image/png", ImageFormat.PNG)
-        modules = await asyncio.wrap_future(workers.submit(loaded_modules))
+        modules = await asyncio.wrap_future(workers.submit(loaded_modules, None, deadline))
     finally:
         workers.shutdown()
     assert "imgfleet.imaging.engine" in modules and "imgfleet.service.render_job" in modules
