@@ -87,3 +87,5 @@ class DeliveryMetrics(Protocol):
     def result_cache_bytes(self, size: int) -> None: ...
 
     def region_cache(self, result: str) -> None: ...  # "hit", "miss" or "error"
+
+    def render_warnings(self, count: int) -> None: ...  # warnings the engine logged in a render
