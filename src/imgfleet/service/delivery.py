@@ -38,12 +38,14 @@ from imgfleet.core.lru import ByteLRU
 from imgfleet.core.negotiation import negotiate
 from imgfleet.core.option_parser import ParsedPath, Presets, parse_path
 from imgfleet.core.options import ImageFormat, ProcessingOptions
+from imgfleet.core.render_warnings import RenderWarnings
 from imgfleet.core.rendition import Rendition
 from imgfleet.core.signing import KeyPair, verify
 from imgfleet.ports import Clock, DeliveryMetrics, RegionCache, SourceLoader
 from imgfleet.service.admission import Admission
 from imgfleet.service.render_job import RenderJob, RenderResult
 from imgfleet.service.single_flight import SingleFlight
+from imgfleet.service.warning_log import WarningLog
 
 T = TypeVar("T")
 
@@ -133,6 +135,7 @@ class DeliveryService:
         self.results = result_cache
         self.source_bytes = source_cache
         self.region = region_cache
+        self.warning_log = WarningLog(clock)  # the engine's warnings: a line per source a minute
         self._renders: SingleFlight[str, tuple[Rendition, Tier]] = SingleFlight(metrics.coalesced)
         self._fetches: SingleFlight[str, bytes] = SingleFlight()
         # Browsers send a handful of distinct Accept headers: negotiate each once.
@@ -286,10 +289,21 @@ class DeliveryService:
         lim = self.config.limits.overridden(options.security)
         data = await self._fetch(parsed.source_url, lim.max_src_bytes)
         job = RenderJob(data, options, target, negotiated, lim, self.config.qualities, deadline)
-        result = await self.admission.run(self.render, job)
+        try:
+            result = await self.admission.run(self.render, job)
+        except ImgfleetError as error:
+            self._warned(parsed.source_url, error.render_warnings)
+            raise
+        self._warned(parsed.source_url, result.warnings)
         if result.format is not None:
             self.metrics.rendered(result.format, result.seconds)
         return Rendition(result.body, result.media_type)
+
+    def _warned(self, source_url: str, warnings: RenderWarnings) -> None:
+        """Count what the engine warned in a render; log it as often as the warning log says."""
+        if warnings.count:
+            self.metrics.render_warnings(warnings.count)
+            self.warning_log.record(source_url, warnings)
 
     async def _fetch(self, url: str, max_bytes: int) -> bytes:
         cached = self.source_bytes.get(url)
