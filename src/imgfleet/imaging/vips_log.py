@@ -24,9 +24,9 @@ may land on another render that was running at the same time: the count stays ex
 source it is put down to may not. Warnings with no capture open (startup, a collection
 that frees an image later), errors and critical messages are logged as they come.
 
-Our handler does in C's stead what pyvips' did (both are Python called by GLib); adding to
-a tally allocates nothing the collector tracks, and the lock is re-entrant, so a message
-logged by a collection started here can neither deadlock nor abort.
+Our handler is Python called by GLib, as pyvips' was, so the two rules above still hold.
+Adding to a tally allocates nothing the collector tracks, and the lock is re-entrant, so a
+message logged by a collection started while the lock is held cannot deadlock either.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ LEVEL_CRITICAL = 1 << 3
 LEVEL_WARNING = 1 << 4
 
 _handler_id: int | None = None
+_callback: Any = None  # _on_message as a C function, kept while GLib holds it
 _pyvips: Any = pyvips  # its cffi handles are not in its type stubs
 
 _lock = threading.RLock()  # re-entrant: see the module's docstring
@@ -132,16 +133,14 @@ def _captured(message: str) -> bool:
         return True
 
 
-_callback = _pyvips.ffi.callback("GLogFunc", _on_message)  # referenced while it is installed
-
-
 def route_vips_log() -> bool:
     """Send libvips' warnings and errors, not its chatter, to our handler (captures, else
     the "pyvips" logger), and make a nested message non-fatal; False where GLib cannot be
     reached (then only the former)."""
-    global _handler_id
+    global _handler_id, _callback
     if _handler_id is None:
         _pyvips._remove_log_handler()  # pyvips' own, for every level
+        _callback = _pyvips.ffi.callback("GLogFunc", _on_message)
         _handler_id = _pyvips.glib_lib.g_log_set_handler(
             DOMAIN, LEVEL_WARNING | LEVEL_CRITICAL | LEVEL_ERROR, _callback, _pyvips.ffi.NULL
         )
