@@ -146,6 +146,11 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.vips_warnings = Counter(
+            "imgfleet_vips_warnings",
+            "Warnings libvips logged during renders (the log has a line per source a minute)",
+            registry=r,
+        )
         self.result_cache_size = Gauge(
             "imgfleet_result_cache_bytes", "Bytes held by the result cache", registry=r
         )
@@ -173,6 +178,9 @@ class Metrics:
 
     def region_cache(self, result: str) -> None:
         self.region_lookups.labels(result).inc()
+
+    def render_warnings(self, count: int) -> None:
+        self.vips_warnings.inc(count)
 
     def render_load(self, running: int, queued: int, memory: int) -> None:
         """The render pool's state, set as the metrics are scraped."""

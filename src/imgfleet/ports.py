@@ -3,10 +3,12 @@ implement them, and `imgfleet.testing` holds a test double of each."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
+from imgfleet.core.render_warnings import WarningTally
 from imgfleet.core.rendition import Rendition
 from imgfleet.core.source import SourceInfo
 
@@ -42,6 +44,11 @@ class Engine(Protocol):
         quality: int,
         deadline: float,
     ) -> bytes: ...
+
+    def captured_warnings(self) -> AbstractContextManager[WarningTally]:
+        """Collect, instead of logging, the warnings the engine logs for the render run in
+        the block on this thread; the tally is complete once the block has exited."""
+        ...
 
 
 class RegionCache(Protocol):
@@ -80,3 +87,5 @@ class DeliveryMetrics(Protocol):
     def result_cache_bytes(self, size: int) -> None: ...
 
     def region_cache(self, result: str) -> None: ...  # "hit", "miss" or "error"
+
+    def render_warnings(self, count: int) -> None: ...  # warnings the engine logged in a render

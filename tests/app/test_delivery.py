@@ -430,6 +430,43 @@ async def test_renders_in_worker_processes(make_app: AppFactory) -> None:
         assert 'imgfleet_render_duration_seconds_count{format="png"} 1.0' in metrics
 
 
+@pytest.mark.parametrize("isolation", ["threads", "processes"])
+async def test_a_corrupt_sources_libvips_warnings_are_counted_and_logged_once(
+    make_app: AppFactory,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    isolation: str,
+) -> None:
+    """A truncated JPEG fails each of 50 requests (415, not cached) after libvips warned
+    from its worker threads: every render's warnings are counted, one line names the
+    source, none is logged as it came; from a render process as from a thread.
+
+    How many times libvips warns per render depends on how many of its threads reach a
+    bad tile before the render stops, so the counts are read from the renders themselves.
+    """
+    app = await make_app(render={"isolation": isolation, "workers": 1})
+    per_render: list[int] = []
+    count_warnings = app.metrics.render_warnings
+
+    def counted(count: int) -> None:
+        per_render.append(count)
+        count_warnings(count)
+
+    monkeypatch.setattr(app.metrics, "render_warnings", counted)
+    cut = signed("w:300", "local:///cut.jpg", "png")  # under 2x: libvips decodes it
+    with caplog.at_level(logging.WARNING):
+        async with _client(app) as c:
+            for _ in range(50):
+                assert (await c.get(cut)).status_code == 415
+            metrics = (await c.get("/metrics")).text
+    assert len(per_render) == 50 and min(per_render) > 0
+    assert f"imgfleet_vips_warnings_total {sum(per_render):.1f}" in metrics
+    [line] = [vars(r) for r in caplog.records if r.name == "imgfleet.vips"]
+    assert (line["source"], line["count"]) == ("local:///cut.jpg", per_render[0])
+    assert any("error in tile" in m for m in line["messages"])
+    assert [r.getMessage() for r in caplog.records if r.name == "pyvips"] == []
+
+
 async def test_a_client_that_leaves_frees_its_queued_place(make_app: AppFactory) -> None:
     app = await make_app(render={"workers": 1, "queue": 1})
     gate = threading.Event()

@@ -21,6 +21,7 @@ class Counts:
     coalesced: float
     renders: float
     source_failures: float
+    warnings: float
 
 
 @dataclass
@@ -49,6 +50,7 @@ def _prometheus() -> Case:
             total("imgfleet_renders_coalesced_total"),
             total("imgfleet_render_duration_seconds_count"),
             total("imgfleet_source_fetch_errors_total"),
+            total("imgfleet_vips_warnings_total"),
         )
 
     return Case(metrics, counts)
@@ -64,6 +66,7 @@ def _recording() -> Case:
             metrics.coalesced_misses,
             len(metrics.renders),
             len(metrics.source_failures),
+            metrics.warnings,
         )
 
     return Case(metrics, counts)
@@ -86,4 +89,6 @@ def test_every_event_is_counted_once(case: Case) -> None:
     m.rendered(ImageFormat.PNG, 0.2)
     m.source_failed("source_not_found")
     m.result_cache_bytes(1234)
-    assert case.counts() == Counts(3, 2, 1, 2, 1)
+    m.render_warnings(3)
+    m.render_warnings(1)
+    assert case.counts() == Counts(3, 2, 1, 2, 1, 4)

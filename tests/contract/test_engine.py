@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from imgfleet.core import geometry
 from imgfleet.core.encoding import EncoderConfig
 from imgfleet.core.errors import RenderTimeout, UnsupportedMedia
 from imgfleet.core.options import ImageFormat, ProcessingOptions, ResizingType
+from imgfleet.core.render_warnings import NO_WARNINGS
 from imgfleet.imaging import VipsEngine, configure_vips
 from imgfleet.ports import Engine
 from imgfleet.testing import FakeEngine, fake_image
@@ -23,6 +25,7 @@ class Case:
     engine: Engine
     make: Callable[[int, int, ImageFormat], bytes]  # an image this engine reads
     again: Callable[[], Engine]  # another engine configured alike
+    damaged: bytes  # a source whose header reads but whose render warns, then fails
 
 
 def _vips_image(width: int, height: int, fmt: ImageFormat) -> bytes:
@@ -34,9 +37,13 @@ def case(request: pytest.FixtureRequest) -> Case:
     if request.param == "vips":
         configure_vips()
         return Case(
-            VipsEngine(EncoderConfig(), 50), _vips_image, lambda: VipsEngine(EncoderConfig(), 50)
+            VipsEngine(EncoderConfig(), 50),
+            _vips_image,
+            lambda: VipsEngine(EncoderConfig(), 50),
+            imagegen.truncated(imagegen.png(400, 300)),
         )
-    return Case(FakeEngine(), lambda w, h, f: fake_image(w, h, f), FakeEngine)
+    damaged = fake_image(400, 300, ImageFormat.PNG, warnings=["not enough data"], corrupt=True)
+    return Case(FakeEngine(), lambda w, h, f: fake_image(w, h, f), FakeEngine, damaged)
 
 
 FIT_64 = ProcessingOptions(resizing_type=ResizingType.FIT, width=64, height=64)
@@ -76,3 +83,22 @@ def test_a_render_past_its_deadline_times_out(case: Case) -> None:
 
 def test_the_version_names_the_configuration(case: Case) -> None:
     assert case.engine.version and case.engine.version == case.again().version
+
+
+def test_a_damaged_sources_warnings_are_captured_not_logged(
+    case: Case, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        caplog.at_level(logging.WARNING),
+        case.engine.captured_warnings() as captured,
+        pytest.raises(UnsupportedMedia),
+    ):
+        render(case, case.damaged, ImageFormat.PNG, time.monotonic() + 30)
+    assert captured.warnings.count > 0 and "not enough data" in captured.warnings.messages
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_a_sound_render_warns_nothing(case: Case) -> None:
+    with case.engine.captured_warnings() as captured:
+        render(case, case.make(120, 90, ImageFormat.JPEG), ImageFormat.PNG, time.monotonic() + 30)
+    assert captured.warnings == NO_WARNINGS

@@ -29,6 +29,8 @@ shell turns these into responses; everything below raises them.
 
 from __future__ import annotations
 
+from imgfleet.core.render_warnings import NO_WARNINGS, RenderWarnings
+
 
 class ImgfleetError(Exception):
     """Base of every imgfleet error; unknown subclasses are server faults (500)."""
@@ -36,6 +38,9 @@ class ImgfleetError(Exception):
     status: int = 500
     is_fault: bool = True
     reason: str = "internal"
+    # What the engine warned during the render that raised this (set by the render job);
+    # it is instance state, so it pickles with the error out of a render process.
+    render_warnings: RenderWarnings = NO_WARNINGS
 
     def __init__(self, public_message: str) -> None:
         super().__init__(public_message)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import replace
 
 import pyvips
@@ -18,8 +19,9 @@ from imgfleet.core.encoding import EncoderConfig
 from imgfleet.core.errors import RenderTimeout, UnsupportedMedia
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
+from imgfleet.core.render_warnings import WarningTally
 from imgfleet.core.source import SourceInfo
-from imgfleet.imaging import colour, fastjpeg, pillow_save, pipeline, png_save, transform
+from imgfleet.imaging import colour, fastjpeg, pillow_save, pipeline, png_save, transform, vips_log
 from imgfleet.imaging.context import Context
 from imgfleet.imaging.deadline import Deadline
 from imgfleet.imaging.load import load
@@ -128,6 +130,10 @@ class VipsEngine:
             raise UnsupportedMedia(
                 f"source: the {info.format.value} image is corrupt or truncated"
             ) from exc
+
+    def captured_warnings(self) -> AbstractContextManager[WarningTally]:
+        """libvips' warnings during the block, collected instead of logged (`vips_log`)."""
+        return vips_log.captured_warnings()
 
     def decode(
         self,

@@ -41,6 +41,7 @@ from imgfleet.core.negotiation import negotiate
 from imgfleet.core.option_parser import ParsedPath, Presets, parse_path
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.core.render_memory import peak_bytes
+from imgfleet.core.render_warnings import RenderWarnings
 from imgfleet.core.rendition import Rendition
 from imgfleet.core.signing import KeyPair, verify
 from imgfleet.core.source import SourceInfo
@@ -48,6 +49,7 @@ from imgfleet.ports import Clock, DeliveryMetrics, RegionCache, SourceLoader
 from imgfleet.service.admission import Admission
 from imgfleet.service.render_job import RenderJob, RenderResult, prepare
 from imgfleet.service.single_flight import SingleFlight
+from imgfleet.service.warning_log import WarningLog
 
 T = TypeVar("T")
 
@@ -141,6 +143,7 @@ class DeliveryService:
         self.results = result_cache
         self.source_bytes = source_cache
         self.region = region_cache
+        self.warning_log = WarningLog(clock)  # the engine's warnings: a line per source a minute
         self._renders: SingleFlight[str, tuple[Rendition, Tier]] = SingleFlight(metrics.coalesced)
         self._fetches: SingleFlight[str, bytes] = SingleFlight()
         # Browsers send a handful of distinct Accept headers: negotiate each once.
@@ -305,15 +308,23 @@ class DeliveryService:
         cost = peak_bytes(job.info, job.plan, job.format)
         try:
             result = await self.admission.run(self.render, job, cost=cost, deadline=deadline)
-        except RenderKilled as error:
-            log.warning(error.public_message, extra={"key": key, "source": parsed.source_url})
-            raise
         except ImgfleetError as error:
-            if error.is_fault:
-                log.error(error.public_message, extra={"key": key, "source": parsed.source_url})
+            self._warned(parsed.source_url, error.render_warnings)
+            context = {"key": key, "source": parsed.source_url}
+            if isinstance(error, RenderKilled):
+                log.warning(error.public_message, extra=context)
+            elif error.is_fault:
+                log.error(error.public_message, extra=context)
             raise
+        self._warned(parsed.source_url, result.warnings)
         self.metrics.rendered(job.format, result.seconds)
         return Rendition(result.body, result.media_type)
+
+    def _warned(self, source_url: str, warnings: RenderWarnings) -> None:
+        """Count what the engine warned in a render; log it as often as the warning log says."""
+        if warnings.count:
+            self.metrics.render_warnings(warnings.count)
+            self.warning_log.record(source_url, warnings)
 
     async def _fetch(self, url: str, max_bytes: int) -> bytes:
         cached = self.source_bytes.get(url)

@@ -16,8 +16,10 @@ from dataclasses import dataclass, replace
 
 from imgfleet.core import geometry, limits
 from imgfleet.core.encoding import Qualities
+from imgfleet.core.errors import ImgfleetError
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
+from imgfleet.core.render_warnings import NO_WARNINGS, RenderWarnings
 from imgfleet.core.source import SourceInfo
 from imgfleet.ports import Engine
 
@@ -39,6 +41,7 @@ class RenderResult:
     media_type: str
     format: ImageFormat | None  # None: the source was served unchanged
     seconds: float  # time spent in the engine's render
+    warnings: RenderWarnings = NO_WARNINGS  # what the engine warned, collected by `run`
 
 
 def prepare(
@@ -66,6 +69,19 @@ def prepare(
 
 
 def run(engine: Engine, job: RenderJob) -> RenderResult:
+    """`_render`, with what the engine warned during it on the result, or on the
+    ImgfleetError it raised (`render_warnings`: a damaged source mostly fails, and the error
+    pickles with it out of a render process), instead of in the log."""
+    try:
+        with engine.captured_warnings() as captured:
+            result = _render(engine, job)
+    except ImgfleetError as error:
+        error.render_warnings = captured.warnings
+        raise
+    return replace(result, warnings=captured.warnings)
+
+
+def _render(engine: Engine, job: RenderJob) -> RenderResult:
     started = time.monotonic()
     body = engine.render(
         job.data, job.info, job.plan, job.options, job.format, job.quality, job.deadline

@@ -5,20 +5,29 @@ one with the plan's size in the requested format. A gate holds renders where a t
 them, and counters say how many started and how many are running, so tests can wait for
 "two renders at once" instead of sleeping. Like the real engine it refuses what is not an
 image (415) and a render past its deadline (504).
+
+A damaged source is a fake image with `warnings=[...]`, which its render warns (into the
+capture open on its thread, else the log), and `corrupt=True`, which then fails it (415).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from imgfleet.core.errors import RenderTimeout, UnsupportedMedia
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
+from imgfleet.core.render_warnings import WarningTally
 from imgfleet.core.source import SourceInfo
 from imgfleet.ports import Clock
+
+log = logging.getLogger(__name__)
 
 MAGIC = b"FAKEIMG\n"
 
@@ -51,6 +60,7 @@ class FakeEngine:
         self.started = 0  # renders begun
         self.running = 0  # renders begun and not yet returned
         self._lock = threading.Lock()
+        self._captures = threading.local()  # .tally: the capture open on this thread
 
     def hold(self) -> threading.Event:
         """Hold every render from now on until the returned event is set."""
@@ -84,7 +94,29 @@ class FakeEngine:
                 raise RenderTimeout("render: the deadline passed while held at the gate")
             if self._monotonic() > deadline:
                 raise RenderTimeout("render: the deadline passed before the render")
+            fields = read_fake(data) or {}
+            self._warn(fields.get("warnings", ()))
+            if fields.get("corrupt"):
+                raise UnsupportedMedia("source: the fake image is corrupt")
             return fake_image(plan.width, plan.height, fmt, info.pages, quality=quality)
         finally:
             with self._lock:
                 self.running -= 1
+
+    @contextlib.contextmanager
+    def captured_warnings(self) -> Iterator[WarningTally]:
+        tally = WarningTally()
+        outer = getattr(self._captures, "tally", None)
+        self._captures.tally = tally
+        try:
+            yield tally
+        finally:
+            self._captures.tally = outer
+
+    def _warn(self, messages: list[str]) -> None:
+        tally: WarningTally | None = getattr(self._captures, "tally", None)
+        for message in messages:
+            if tally is None:
+                log.warning("fake engine: %s", message)
+            else:
+                tally.add(message)

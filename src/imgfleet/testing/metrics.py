@@ -17,6 +17,7 @@ class RecordingMetrics:
     source_failures: list[str] = field(default_factory=list)
     result_cache_size: int = 0
     region_results: list[str] = field(default_factory=list)
+    warnings: int = 0  # warnings the engine logged in renders
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def cache_hit(self) -> None:
@@ -45,3 +46,7 @@ class RecordingMetrics:
     def region_cache(self, result: str) -> None:
         with self._lock:
             self.region_results.append(result)
+
+    def render_warnings(self, count: int) -> None:
+        with self._lock:
+            self.warnings += count

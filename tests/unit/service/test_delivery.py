@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -20,6 +21,7 @@ from imgfleet.core.errors import (
     Overloaded,
     RenderTimeout,
     SourceNotFound,
+    UnsupportedMedia,
 )
 from imgfleet.core.limits import Limits
 from imgfleet.core.lru import ByteLRU
@@ -318,3 +320,44 @@ async def test_a_worker_warms_paths_in_order_and_reports_failures(make_kit: Any)
     assert kit.engine.started == 1  # the repeat joined or hit the first
     with pytest.raises(ValueError, match="at least 1"):
         Worker(kit.service, concurrency=0)
+
+
+WARNS = "local:///warns.png"
+CORRUPT = "local:///corrupt.png"
+WARNINGS = ["error in tile 0 x 144", "error in tile 0 x 130"]
+
+
+def _vips_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, int]]:
+    return [
+        (r.source, r.count)  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.name == "imgfleet.vips"
+    ]
+
+
+async def test_a_warning_source_is_counted_per_render_and_logged_once_a_minute(
+    make_kit: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    kit = make_kit()
+    kit.source.objects[WARNS] = fake_image(400, 300, warnings=WARNINGS)
+    with caplog.at_level(logging.WARNING, "imgfleet.vips"):
+        for width in range(10, 60):  # 50 renditions of it: 50 renders
+            await kit.get(signed(f"w:{width}", WARNS))
+        assert (kit.engine.started, kit.metrics.warnings) == (50, 50 * 2)
+        assert _vips_lines(caplog) == [(WARNS, 2)]
+        kit.clock.advance(60)
+        await kit.get(signed("w:60", WARNS))
+    assert _vips_lines(caplog) == [(WARNS, 2), (WARNS, 49 * 2 + 2)]
+
+
+async def test_a_failing_source_keeps_its_warnings(
+    make_kit: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    kit = make_kit()
+    kit.source.objects[CORRUPT] = fake_image(400, 300, warnings=WARNINGS, corrupt=True)
+    with caplog.at_level(logging.WARNING, "imgfleet.vips"):
+        for _ in range(50):  # a failure is not cached: every request renders it again
+            with pytest.raises(UnsupportedMedia):
+                await kit.get(signed("w:100", CORRUPT))
+    assert (kit.engine.started, kit.metrics.warnings) == (50, 50 * 2)
+    assert _vips_lines(caplog) == [(CORRUPT, 2)]
