@@ -1,4 +1,5 @@
-"""Load runs of one `imgfleet serve` with wrk: renders, overload and hits.
+"""Load runs of one `imgfleet serve` with wrk: renders, overload (paced, flood), hits,
+bombs and the largest renders (memory, deadline).
 
 Generates the corpus, starts the server on a free loopback port with the corpus as its
 local source root, runs the scenarios, prints a Markdown report and writes it to
@@ -13,13 +14,16 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import os
 import platform
+import resource
 import shlex
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -30,10 +34,13 @@ if __package__ in (None, ""):  # run as `python bench/load.py`
 import pyvips
 from tests.imagegen import png_bomb
 
-from bench import revision
+from bench import enlargements, overload, revision
 from bench.corpus import CORPUS_DIR, IMAGES_PER_SIZE, LARGE, MEDIUM, Size, generate
-from bench.probe import Probe
-from bench.rss import RssSampler, cpu_seconds, tree_rss_bytes
+from bench.enlargements import ENLARGE, HUGE, answer_timeout
+from bench.overload import RenderCost, Shape
+from bench.probe import Probe, RecoveryRule
+from bench.prometheus import scrape, total
+from bench.rss import RssSampler, tree_cpu_seconds, tree_rss_bytes
 from bench.server import Server, get
 from bench.wrk import WrkResult, run_wrk, write_paths, wrk_binary
 from imgfleet.cli import load_settings, signed_path
@@ -44,10 +51,12 @@ RUN_DIR = CORPUS_DIR / "run"  # URL lists and the server log; ignored by git
 RESULTS_DIR = BENCH_DIR / "results"
 OPTIONS = "rs:fit:512:512/q:80"  # the peer baseline's "fit 512x512, JPEG q80"
 # URL lists hold this many paths per second of run: far above what the server can do, so a
-# list never runs out (a run that does is flagged "capped").
+# list never runs out (a run that does is flagged "capped"). A paced run needs no more than
+# its clients can send.
 PATHS_PER_SECOND = {"render": 1_000, "overload": 10_000}
-SCENARIOS = ("renders", "overload", "hits", "bomb")
+SCENARIOS = ("renders", "paced", "flood", "hits", "bomb", "memory", "deadline")
 BOMB_REQUESTS = 200
+OPEN_FILES_SPARE = 1_000  # beyond one per connection: the server's and wrk's own files
 MB = 1024 * 1024
 
 
@@ -59,8 +68,17 @@ class Config:
     overload_duration: float
     hits_duration: float
     concurrency: int
-    overload_factor: int
+    paced_connections: int
+    pause_ms: int
+    flood_connections: int
+    recovery_timeout: float
     hits_concurrency: int
+    memory_requests: int
+    memory_concurrency: int
+    deadline_requests: int
+    deadline_concurrency: int
+    memory_budget: int | None  # bytes for IMGFLEET_RENDER__MEMORY_BUDGET; None: not passed
+    isolation: str | None  # IMGFLEET_RENDER__ISOLATION; None: the server's default
     wrk_threads: int
     access_log: bool
     out: Path | None
@@ -89,20 +107,21 @@ class Bench:
         self.server = server
         self.rss = rss
         self.report = Report()
-        self.medium_render_rate: float | None = None  # set by `renders`, read by `overload`
+        self.medium_cost: RenderCost | None = None  # set by `renders`, read by the overloads
+        self.rule = RecoveryRule()
+
+    def path(self, tag: str, size: Size, i: int, options: str = OPTIONS, ext: str = "jpg") -> str:
+        """Request path number `i` over the images of `size`, with a cachebuster of its own."""
+        source = f"local:///{size.name}{i % IMAGES_PER_SIZE + 1}.jpg"
+        return signed_path(self.settings, f"{options}/cb:{tag}-{i}", source, ext, plain=False)
 
     def paths(self, tag: str, size: Size, count: int) -> list[str]:
         """`count` distinct request paths over the images of `size`, one cachebuster each."""
-        return [
-            signed_path(
-                self.settings,
-                f"{OPTIONS}/cb:{tag}-{i}",
-                f"local:///{size.name}{i % IMAGES_PER_SIZE + 1}.jpg",
-                "jpg",
-                plain=False,
-            )
-            for i in range(count)
-        ]
+        return [self.path(tag, size, i) for i in range(count)]
+
+    def fresh(self, tag: str) -> Iterator[str]:
+        """Distinct M miss paths without end, for the probes."""
+        return (self.path(tag, MEDIUM, i) for i in itertools.count())
 
     def wrk(
         self, tag: str, size: Size, seconds: float, connections: int, kind: str
@@ -110,7 +129,7 @@ class Bench:
         """A distinct-URL wrk run; returns the result and the server's CPU ms per request."""
         count = int(seconds * PATHS_PER_SECOND[kind]) + connections
         paths_file = write_paths(RUN_DIR / f"{tag}.txt", self.paths(tag, size, count))
-        cpu = cpu_seconds(self.server.pid)
+        cpu = tree_cpu_seconds(self.server.pid)
         result = run_wrk(
             self.server.base_url,
             paths_file,
@@ -118,13 +137,13 @@ class Bench:
             seconds=seconds,
             threads=self.config.wrk_threads,
         )
-        cpu_ms = (cpu_seconds(self.server.pid) - cpu) * 1000 / max(result.requests, 1)
+        cpu_ms = (tree_cpu_seconds(self.server.pid) - cpu) * 1000 / max(result.requests, 1)
         return result, cpu_ms
 
-    def renders(self) -> None:
+    def renders(self, sizes: tuple[Size, ...] = (MEDIUM, LARGE)) -> None:
         c, cfg = self.config.concurrency, self.config
         rows = []
-        for size in (MEDIUM, LARGE):
+        for size in sizes:
             label = f"{size.width}x{size.height} JPEG → fit 512, JPEG q80"
             if cfg.warmup > 0:
                 self.wrk(f"warm-{size.name}", size, cfg.warmup, c, "render")
@@ -132,7 +151,7 @@ class Bench:
             result, cpu_ms = self.wrk(f"render-{size.name}", size, cfg.duration, c, "render")
             self.report.check(f"renders {size.name}", result, expected=frozenset({200}))
             if size is MEDIUM:
-                self.medium_render_rate = result.rate
+                self.medium_cost = RenderCost(result.rate, cpu_ms)
             rows.append(
                 f"| {label} | {c} | {result.rate:.1f} | {result.p50_ms:.1f} | "
                 f"{result.p99_ms:.1f} | {result.non_2xx + result.socket_errors} | "
@@ -160,58 +179,44 @@ class Bench:
             raise SystemExit(f"the hot URL answered {status}: {path}")
         return path
 
-    def overload(self) -> None:
-        cfg, render = self.config, self.settings.render
-        workers = render.pool_size
-        c = cfg.overload_factor * workers
+    def render_cost(self) -> RenderCost | None:
+        """The M rate and CPU per render of `renders`, measured now (M only) if it has not
+        run: the overloads' goodput and CPU per 503 are set against them."""
+        if self.medium_cost is None:
+            print("renders (M, the baseline of the overloads) ...", file=sys.stderr)
+            self.renders((MEDIUM,))
+        return self.medium_cost
+
+    def paced(self) -> None:
+        cfg = self.config
+        self.overload(Shape("paced", cfg.paced_connections, cfg.pause_ms, cfg.overload_duration))
+
+    def flood(self) -> None:
+        cfg = self.config
+        self.overload(Shape("flood", cfg.flood_connections, 0, cfg.overload_duration))
+
+    def overload(self, shape: Shape) -> None:
+        cost = self.render_cost()
         hot = self.hot_path()
-        start_rss = self.rss.reset()
-        probe = Probe(self.server.port, hot, self.paths("probe", MEDIUM, 10_000))
-        probe.start_for(cfg.overload_duration)
-        try:
-            result, cpu_ms = self.wrk("overload", MEDIUM, cfg.overload_duration, c, "overload")
-        finally:
-            probe.stop()
-        end_rss = tree_rss_bytes(self.server.pid)
-        self.report.check("overload", result, expected=frozenset({200, 503}))
-        n503 = result.statuses.get(503, 0)
-        if n503 != result.retry_after:
-            self.report.notes.append(f"overload: {n503 - result.retry_after} 503s lack Retry-After")
-        hot_bad = {s: n for s, n in probe.counts("hit").items() if s != 200}
-        if hot_bad:
-            self.report.notes.append(f"overload: the cache-hit URL answered {hot_bad}")
-        ok = result.statuses.get(200, 0)
-        if self.medium_render_rate:
-            share = ok / result.seconds / self.medium_render_rate
-            self.report.notes.append(
-                f"overload: 200s came at {share:.0%} of the M rate measured in `renders` "
-                f"({ok / result.seconds:.1f} vs {self.medium_render_rate:.1f} req/s)"
-            )
-        self.report.sections.append(
-            "\n".join(
-                [
-                    f"### overload: distinct-URL misses (M), c = {c} = {cfg.overload_factor} x "
-                    f"{workers} render workers (queue {render.queue_size}), "
-                    f"{cfg.overload_duration:g} s",
-                    "",
-                    "| responses | 200 | 503 (with Retry-After) | other + errors | "
-                    "200/s | p50 / p99 ms (all) | server CPU ms/resp | RSS start / peak / end MB |",
-                    "|---|---|---|---|---|---|---|---|",
-                    f"| {result.requests} | {ok} | {n503} ({result.retry_after}) | "
-                    f"{result.requests - ok - n503 + result.socket_errors} | "
-                    f"{ok / result.seconds:.1f} | {result.p50_ms:.1f} / {result.p99_ms:.1f} | "
-                    f"{cpu_ms:.2f} | {start_rss / MB:.0f} / {self.rss.peak / MB:.0f} / "
-                    f"{end_rss / MB:.0f} |",
-                    "",
-                    f"Side probe during the run, one request every {Probe.INTERVAL:g} s each, on "
-                    "a new connection:",
-                    "",
-                    "| probe | status | count | p50 ms | p99 ms | max ms |",
-                    "|---|---|---|---|---|---|",
-                    *probe.rows(),
-                ]
-            )
+        rate = shape.nominal_rate or PATHS_PER_SECOND["overload"]
+        count = int(shape.seconds * rate) + 2 * shape.connections
+        paths_file = write_paths(
+            RUN_DIR / f"{shape.name}.txt", self.paths(shape.name, MEDIUM, count)
         )
+        misses = self.fresh(f"{shape.name}-probe")
+        outcome = overload.measure(
+            shape,
+            server=self.server,
+            rss=self.rss,
+            paths_file=paths_file,
+            probe=lambda: Probe(self.server.port, hot, misses),
+            rule=self.rule,
+            recovery_timeout=self.config.recovery_timeout,
+            wrk_threads=self.config.wrk_threads,
+        )
+        self.report.check(shape.name, outcome.wrk, expected=frozenset({200, 503}))
+        self.report.notes += overload.notes(outcome, cost)
+        self.report.sections.append(overload.section(outcome, cost, self.rule))
 
     def hits(self) -> None:
         cfg = self.config
@@ -219,7 +224,7 @@ class Bench:
         c = cfg.hits_concurrency
         paths_file = write_paths(RUN_DIR / "hits.txt", [hot])
         self.rss.reset()
-        cpu = cpu_seconds(self.server.pid)
+        cpu = tree_cpu_seconds(self.server.pid)
         result = run_wrk(
             self.server.base_url,
             paths_file,
@@ -228,7 +233,7 @@ class Bench:
             threads=cfg.wrk_threads,
             max_requests=int(cfg.hits_duration * 100_000),
         )
-        cpu_ms = (cpu_seconds(self.server.pid) - cpu) * 1000 / max(result.requests, 1)
+        cpu_ms = (tree_cpu_seconds(self.server.pid) - cpu) * 1000 / max(result.requests, 1)
         self.report.check("hits", result, expected=frozenset({200}))
         self.report.sections.append(
             "\n".join(
@@ -276,6 +281,44 @@ class Bench:
             )
         )
 
+    def memory(self) -> None:
+        """A burst of the largest renders the default limits allow, for the peak RSS."""
+        cfg = self.config
+        generate((HUGE,), formats=("jpeg",), edge=None)
+        source = f"local:///{HUGE.name}1.jpg"
+        paths = [
+            signed_path(self.settings, f"{ENLARGE}/cb:memory-{i}", source, "avif", plain=False)
+            for i in range(cfg.memory_requests)
+        ]
+        run = enlargements.measure_memory(
+            self.server,
+            self.rss,
+            paths,
+            concurrency=cfg.memory_concurrency,
+            timeout=answer_timeout(self.settings.limits.render_timeout),
+            budget=cfg.memory_budget,
+        )
+        self.report.sections.append(enlargements.memory_section(run))
+
+    def deadline(self) -> None:
+        """The largest enlargement of an M source to GIF, alone, then a few in a row beside
+        the probes."""
+        cfg = self.config
+        hot = self.hot_path()
+        paths = [
+            self.path("deadline", MEDIUM, i, ENLARGE, "gif")
+            for i in range(cfg.deadline_requests + 1)
+        ]
+        run = enlargements.measure_deadline(
+            self.server,
+            paths[0],
+            paths[1:],
+            concurrency=cfg.deadline_concurrency,
+            render_timeout=self.settings.limits.render_timeout,
+            probe=Probe(self.server.port, hot, self.fresh("deadline-probe")),
+        )
+        self.report.sections.append(enlargements.deadline_section(run, MEDIUM))
+
 
 def environment(config: Config, settings: Settings) -> list[str]:
     cpu = next(
@@ -296,21 +339,34 @@ def environment(config: Config, settings: Settings) -> list[str]:
         f"libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}, Python "
         f"{platform.python_version()}, {wrk_version or 'wrk'} "
         f"({config.wrk_threads} thread(s)) on the same cores",
-        f"- server: one `imgfleet serve` process, {render.pool_size} render workers, queue "
-        f"{render.queue_size}, access log {'on' if config.access_log else 'off'}, other "
-        "settings default",
+        f"- server: one `imgfleet serve` process, {render.pool_size} render workers "
+        f"(isolation `{render.isolation}`{'' if config.isolation else ', its default'}), "
+        f"queue {render.queue_size}, render timeout {settings.limits.render_timeout:g} s, "
+        f"memory budget {enlargements.budget_text(config.memory_budget)}, access log "
+        f"{'on' if config.access_log else 'off'}, other settings default; CPU and RSS are "
+        "its process tree's",
         f"- corpus: {IMAGES_PER_SIZE} images per size, generated by bench/corpus.py "
-        "(M = 2040x1360, L = 4032x3024, JPEG q90 4:2:0, ~2.3 bits/pixel)",
-        f"- requests: `{OPTIONS}/cb:<unique>` + `.jpg`; every render/overload request is a new URL",
+        "(M = 2040x1360, L = 4032x3024, JPEG q90 4:2:0, ~2.3 bits/pixel; memory: one "
+        f"{HUGE.width}x{HUGE.height})",
+        f"- requests: `{OPTIONS}/cb:<unique>` + `.jpg`; every render/overload request is a new "
+        f"URL; memory and deadline: `{ENLARGE}/cb:<unique>` + `.avif` / `.gif`",
     ]
 
 
-def metric(port: int, name: str) -> float | None:
-    """One unlabelled value from the server's /metrics, or None."""
-    for line in get(port, "/metrics")[2].decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
+def raise_open_files(needed: int) -> int:
+    """Raise this process's open-file limit (which wrk and the server inherit) to `needed`,
+    the hard limit too when allowed (root); returns the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return soft
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+            return needed
+        except (ValueError, OSError):
+            needed = hard
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    return needed
 
 
 def server_log_problems(log_path: Path) -> list[str]:
@@ -325,6 +381,36 @@ def command_line() -> str:
     return shlex.join(["python", *sys.argv])
 
 
+def count(text: str) -> int:
+    """An argparse type: a whole number of 1 or more."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+def budget(text: str) -> int:
+    """An argparse type: bytes, 0 or more (0: the server derives it from the machine)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected bytes >= 0, got {value}")
+    return value
+
+
+COUNTS = {  # the whole-number options: default, help
+    "concurrency": (2, "renders c"),
+    "paced-connections": (600, "paced c"),
+    "pause-ms": (400, "paced: a connection's pause before each of its requests, ms"),
+    "flood-connections": (1000, "flood c"),
+    "hits-concurrency": (16, "hits c"),
+    "memory-requests": (20, "memory: renders"),
+    "memory-concurrency": (4, "memory c"),
+    "deadline-requests": (5, "deadline: renders in a row, after the one alone"),
+    "deadline-concurrency": (2, "deadline c of the renders in a row"),
+    "wrk-threads": (1, "wrk threads"),
+}
+
+
 def parse_args() -> Config:
     parser = argparse.ArgumentParser(
         prog="python -m bench.load", description=__doc__.split("\n\n")[0]
@@ -334,14 +420,30 @@ def parse_args() -> Config:
     )
     parser.add_argument("--warmup", type=float, default=5, help="renders warm-up s (%(default)s)")
     parser.add_argument("--duration", type=float, default=20, help="renders s (%(default)s)")
-    parser.add_argument("--overload-duration", type=float, default=30, help="s (%(default)s)")
-    parser.add_argument("--hits-duration", type=float, default=10, help="s (%(default)s)")
-    parser.add_argument("--concurrency", type=int, default=2, help="renders c (%(default)s)")
     parser.add_argument(
-        "--overload-factor", type=int, default=10, help="overload c = this x render workers"
+        "--overload-duration", type=float, default=30, help="paced and flood s (%(default)s)"
     )
-    parser.add_argument("--hits-concurrency", type=int, default=16, help="hits c (%(default)s)")
-    parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (%(default)s)")
+    parser.add_argument(
+        "--recovery-timeout",
+        type=float,
+        default=60,
+        help="longest probing for recovery after paced and flood, s (%(default)s)",
+    )
+    parser.add_argument("--hits-duration", type=float, default=10, help="s (%(default)s)")
+    for name, (default, text) in COUNTS.items():
+        parser.add_argument(f"--{name}", type=count, default=default, help=f"{text} (%(default)s)")
+    parser.add_argument(
+        "--memory-budget",
+        type=budget,
+        metavar="BYTES",
+        help="IMGFLEET_RENDER__MEMORY_BUDGET for the server (0: derived from the machine); "
+        "not passed unless given",
+    )
+    parser.add_argument(
+        "--isolation",
+        choices=("threads", "processes"),
+        help="IMGFLEET_RENDER__ISOLATION for the server (default: the server's own)",
+    )
     parser.add_argument("--access-log", action="store_true", help="keep the access log on")
     parser.add_argument(
         "--out",
@@ -361,11 +463,11 @@ def parse_args() -> Config:
         warmup=args.warmup,
         duration=args.duration,
         overload_duration=args.overload_duration,
+        recovery_timeout=args.recovery_timeout,
         hits_duration=args.hits_duration,
-        concurrency=args.concurrency,
-        overload_factor=args.overload_factor,
-        hits_concurrency=args.hits_concurrency,
-        wrk_threads=args.wrk_threads,
+        **{name.replace("-", "_"): getattr(args, name.replace("-", "_")) for name in COUNTS},
+        memory_budget=args.memory_budget,
+        isolation=args.isolation,
         access_log=args.access_log,
         out=out,
     )
@@ -374,33 +476,48 @@ def parse_args() -> Config:
 def main() -> None:
     config = parse_args()
     wrk_binary()  # fail early, with the install hint
+    connections = max(config.paced_connections, config.flood_connections)
+    open_files = raise_open_files(connections + OPEN_FILES_SPARE)
     print("corpus ...", file=sys.stderr)
     generate(("M", "L"), formats=("jpeg",), edge=None)  # what the scenarios read
     env = {
         "IMGFLEET_SOURCES__LOCAL_ROOT": str(CORPUS_DIR),
         "IMGFLEET_SERVER__ACCESS_LOG": "true" if config.access_log else "false",
     }
+    if config.isolation is not None:
+        env["IMGFLEET_RENDER__ISOLATION"] = config.isolation
     os.environ.update(env)  # the same settings here (signing, worker count) as in the server
     settings = load_settings()
+    server_env = dict(env)
+    if config.memory_budget is not None:  # the server's only: a setting this side may lack
+        server_env["IMGFLEET_RENDER__MEMORY_BUDGET"] = str(config.memory_budget)
     log_path = RUN_DIR / "server.log"
     started = datetime.datetime.now(datetime.UTC)
-    with Server(env, log_path) as server, RssSampler(server.pid) as rss:
+    with Server(server_env, log_path) as server, RssSampler(server.pid) as rss:
         idle_rss = tree_rss_bytes(server.pid)
         bench = Bench(config, settings, server, rss)
         runs = {
             "renders": bench.renders,
-            "overload": bench.overload,
+            "paced": bench.paced,
+            "flood": bench.flood,
             "hits": bench.hits,
             "bomb": bench.bomb,
+            "memory": bench.memory,
+            "deadline": bench.deadline,
         }
         for name in config.scenarios:
             print(f"{name} ...", file=sys.stderr)
             runs[name]()
         final_rss = tree_rss_bytes(server.pid)
-        cached = metric(server.port, "imgfleet_result_cache_bytes")
+        cached = total(scrape(server.port), "imgfleet_result_cache_bytes")
     report = bench.report
     report.notes += server_log_problems(log_path)
-    held = "?" if cached is None else f"{cached / MB:.0f}"
+    if open_files < connections + OPEN_FILES_SPARE:
+        report.notes.append(
+            f"open files limited to {open_files} (hard limit), below {connections} "
+            f"connections + {OPEN_FILES_SPARE}: expect connect errors"
+        )
+    held = f"{cached / MB:.0f}"
     report.notes.append(
         f"server RSS: {idle_rss / MB:.0f} MB idle after start, {final_rss / MB:.0f} MB after "
         f"the last scenario, when the result cache held {held} MB (limit "

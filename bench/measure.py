@@ -29,9 +29,8 @@ from bench.corpus import CORPUS_DIR, CorpusImage
 from bench.load import server_log_problems
 from bench.peers import Peer
 from bench.peers.imgfleet import Imgfleet
-from bench.peers.process import tree_pids
 from bench.records import Ceiling, Cell, Rep, server_label
-from bench.rss import RssSampler, cpu_seconds, tree_rss_bytes
+from bench.rss import RssSampler, tree_cpu_seconds, tree_rss_bytes
 from bench.server import get
 from bench.workloads import HEADLINE, WORKLOADS, Workload
 from bench.wrk import run_wrk, write_paths
@@ -93,15 +92,6 @@ def encoding_of(workload: Workload) -> ceiling.Encoding:
 def effort(out_format: str, fallback: int) -> int:
     """The effort the workload table states for `out_format` (every server gets it)."""
     return next((w.effort for w in WORKLOADS if w.out_format == out_format and w.effort), fallback)
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU of `pid` and its live descendants."""
-    total = 0.0
-    for member in tree_pids(pid):
-        with contextlib.suppress(OSError):  # exited between the listing and the read
-            total += cpu_seconds(member)
-    return total
 
 
 def settle(

@@ -1,4 +1,5 @@
-"""Resident memory of a process and its descendants, sampled from /proc in a thread."""
+"""Resident memory and CPU time of a process and its descendants, from /proc; the memory
+sampled in a thread."""
 
 from __future__ import annotations
 
@@ -33,29 +34,54 @@ def _children(pid: int) -> list[int]:
     return children
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """Sum of VmRSS over `pid` and its descendants; 0 when the process is gone."""
-    total, todo, seen = 0, [pid], set()
+def tree_pids(pid: int) -> set[int]:
+    """`pid` and its descendants that are alive now."""
+    todo, seen = [pid], set()
     while todo:
         current = todo.pop()
-        if current in seen:
-            continue
-        seen.add(current)
+        if current not in seen:
+            seen.add(current)
+            todo += _children(current)
+    return seen
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Sum of VmRSS over `pid` and its descendants; 0 when the process is gone."""
+    total = 0
+    for member in tree_pids(pid):
         try:
-            status = (PROC / str(current) / "status").read_text()
-        except OSError:
+            status = (PROC / str(member) / "status").read_text()
+        except OSError:  # exited between the listing and the read
             continue
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1]) * 1024
-        todo += _children(current)
     return total
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: fields[0] is the state (field 3)."""
+    return (PROC / str(pid) / "stat").read_text().rpartition(")")[2].split()
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of `pid` (its threads included; not its children)."""
-    fields = (PROC / str(pid) / "stat").read_text().rpartition(")")[2].split()
+    fields = _stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of `pid` and its descendants: the live ones' own, and that of the
+    exited ones their parent in the tree has waited for (cutime + cstime), so that a render
+    worker process replaced during a run still counts."""
+    ticks = 0
+    for member in tree_pids(pid):
+        try:
+            fields = _stat_fields(member)
+        except OSError:  # exited between the listing and the read
+            continue
+        ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class RssSampler:

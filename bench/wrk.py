@@ -1,4 +1,5 @@
-"""Runs wrk with bench/cycle.lua over a file of URL paths and reads its one-line summary."""
+"""Runs wrk with bench/cycle.lua (or bench/paced.lua, which pauses before each request)
+over a file of URL paths and reads its one-line summary."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bench.peers import PEERS_DIR
 from bench.peers.process import apt_install
 
 SCRIPT = Path(__file__).resolve().parent / "cycle.lua"
+PACED_SCRIPT = SCRIPT.with_name("paced.lua")
 INSTALL_HINT = "wrk is not installed; as root: apt-get install -y wrk"
 
 
@@ -66,11 +68,13 @@ def run_wrk(
     threads: int = 1,
     max_requests: int | None = None,
     timeout: float = 15.0,
+    pause_ms: int = 0,
 ) -> WrkResult:
     """One wrk run of at most `seconds`, stopping early after `max_requests` responses.
 
     Without `max_requests`, the cap is the number of paths less one per connection, so that
-    no path is requested twice (every request a distinct URL).
+    no path is requested twice (every request a distinct URL). With `pause_ms`, each
+    connection waits that long before each of its requests (bench/paced.lua).
     """
     threads = max(1, min(threads, connections))
     if max_requests is None:
@@ -85,12 +89,13 @@ def run_wrk(
         f"-d{max(1, round(seconds))}s",
         f"--timeout={timeout:g}s",
         "-s",
-        str(SCRIPT),
+        str(PACED_SCRIPT if pause_ms > 0 else SCRIPT),
         base_url,
         "--",
         str(paths_file),
         str(max_requests // threads),
         str(threads),
+        *([str(pause_ms)] if pause_ms > 0 else []),
     ]
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=seconds + timeout + 30, check=False

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench.rss import _children
+from bench.rss import tree_pids
 from bench.server import HOST, free_port, get
 
 
@@ -25,17 +25,6 @@ def http_answers(port: int, path: str, *, want_ok: bool = True) -> Callable[[], 
         return status == 200 or not want_ok
 
     return probe
-
-
-def tree_pids(pid: int) -> set[int]:
-    """`pid` and its descendants that are alive now."""
-    todo, seen = [pid], set()
-    while todo:
-        current = todo.pop()
-        if current not in seen:
-            seen.add(current)
-            todo += _children(current)
-    return seen
 
 
 def forked(workers: int) -> int:

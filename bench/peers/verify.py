@@ -27,8 +27,7 @@ from tests import imagegen
 
 from bench.ceiling import output_size
 from bench.peers import FORMATS, PEERS_DIR, Peer, all_peers
-from bench.peers.process import tree_pids
-from bench.rss import tree_rss_bytes
+from bench.rss import tree_pids, tree_rss_bytes
 from bench.server import get
 
 FOLDER = PEERS_DIR / "verify"

@@ -25,17 +25,19 @@ from prometheus_client.utils import floatToGoString
 from imgfleet.core.options import ImageFormat
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-_BOUNDS = (*map(floatToGoString, _LATENCY_BUCKETS), "+Inf")
+# Requests go down to 0.1 ms: a cache hit or a 503 takes well under 1 ms inside the server.
+_REQUEST_BUCKETS = (0.0001, 0.00025, 0.0005, *_LATENCY_BUCKETS)
+_BOUNDS = (*map(floatToGoString, _REQUEST_BUCKETS), "+Inf")
 
 
 @dataclass(slots=True)
 class _Durations:
-    counts: list[int]  # per bucket of _LATENCY_BUCKETS, then +Inf; not cumulative
+    counts: list[int]  # per bucket of _REQUEST_BUCKETS, then +Inf; not cumulative
     total: float = 0.0
 
 
 class RequestStats:
-    """Requests by route and status, their durations by route, and bytes sent.
+    """Requests by route and status, their durations by route and status, and bytes sent.
 
     Counted as plain numbers, turned into metric families only when scraped: every response
     updates these, and a prometheus_client child takes a lock per update (a tenth of a
@@ -44,16 +46,16 @@ class RequestStats:
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, int], int] = {}
-        self.durations: dict[str, _Durations] = {}
+        self.durations: dict[tuple[str, int], _Durations] = {}
         self.bytes_out = 0
 
     def add(self, route: str, status: int, seconds: float, size: int) -> None:
         key = (route, status)
         self.counts[key] = self.counts.get(key, 0) + 1
-        durations = self.durations.get(route)
+        durations = self.durations.get(key)
         if durations is None:
-            durations = self.durations[route] = _Durations([0] * len(_BOUNDS))
-        durations.counts[bisect.bisect_left(_LATENCY_BUCKETS, seconds)] += 1
+            durations = self.durations[key] = _Durations([0] * len(_BOUNDS))
+        durations.counts[bisect.bisect_left(_REQUEST_BUCKETS, seconds)] += 1
         durations.total += seconds
         self.bytes_out += size
 
@@ -65,11 +67,14 @@ class RequestStats:
             requests.add_metric([route, str(status)], count)
         yield requests
         durations = HistogramMetricFamily(
-            "imgfleet_request_duration_seconds", "HTTP request duration by route", labels=["route"]
+            "imgfleet_request_duration_seconds",
+            "HTTP request duration by route and status",
+            labels=["route", "status"],
         )
-        for route, d in sorted(self.durations.items()):
+        for (route, status), d in sorted(self.durations.items()):
             cumulative = list(itertools.accumulate(d.counts))
-            durations.add_metric([route], list(zip(_BOUNDS, cumulative, strict=True)), d.total)
+            buckets = list(zip(_BOUNDS, cumulative, strict=True))
+            durations.add_metric([route, str(status)], buckets, d.total)
         yield durations
         sent = CounterMetricFamily("imgfleet_bytes_out", "Response body bytes sent")
         sent.add_metric([], self.bytes_out)
