@@ -1,15 +1,19 @@
 """Admission control for renders: bounded workers, a bounded queue and a memory budget.
 
-A render starts when a worker is free and its estimated peak memory fits in what the
-running renders leave of the budget; otherwise it waits in a queue of bounded length, and
-past that it is refused at once (503 + Retry-After) instead of letting latency and memory
-grow. A render that could never fit the budget is refused at once too (422). The queue is
-served oldest first while it has room, and newest first once it is full: under overload
-the newest waiters are the ones whose clients are most likely still there, and a waiter
-that does not get a worker within `queue_timeout` is refused (503) rather than held for a
-client that has likely given up. A waiter whose client disconnects leaves the queue at
-once (its task is cancelled). Retry-After carries jitter, so that refused clients do not
-all come back in the same second.
+A miss first takes a `Place`, synchronously, before any work is done for it: there are
+`workers + queue` places, and past that the miss is refused at once (503 + Retry-After)
+instead of letting latency and memory grow. Refusing before the first await matters under
+a flood, where every await is a trip round a loop crowded with other requests. A render
+starts when a worker is free and its estimated peak memory fits in what the running
+renders leave of the budget; until then it waits, holding its place. A render that could
+never fit the budget is refused at once (422).
+
+Waiters are served oldest first while the queue has room, and newest first once it is
+full: under overload the newest waiters are the ones whose clients are most likely still
+there, and a waiter that gets no worker within `queue_timeout` is refused (503) rather
+than held for a client that has likely given up. A waiter whose client disconnects leaves
+at once (its task is cancelled). Retry-After carries jitter, so that refused clients do
+not all come back in the same second.
 
 A job that started keeps its worker and its memory until the worker is really done with
 it, even when its caller has gone: never more than `workers` renders run at once.
@@ -53,6 +57,25 @@ class AdmissionConfig:
     retry_after: int  # seconds; refusals say between this and twice this
 
 
+class Place:
+    """A render's place in admission, from before its source is fetched until it runs.
+
+    Release it if the render does not happen; `release` is idempotent, and a no-op once the
+    render has started (its place then became a worker's).
+    """
+
+    __slots__ = ("_admission", "held")
+
+    def __init__(self, admission: Admission) -> None:
+        self._admission = admission
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self._admission.places -= 1
+
+
 @dataclass(slots=True)
 class _Waiter:
     cost: int
@@ -74,20 +97,32 @@ class Admission:
         self._rng = rng
         self._waiting: deque[_Waiter] = deque()
         self.running = 0
+        self.places = 0  # held by renders not yet running: being prepared, or waiting
         self.memory_in_use = 0  # bytes: the running renders' estimates
 
     @property
     def queued(self) -> int:
+        """Renders admitted and not running yet: being prepared, or waiting for a worker."""
+        return self.places
+
+    @property
+    def waiting(self) -> int:
+        """Renders ready to run, waiting for a worker or for memory."""
         return len(self._waiting)
 
-    def check(self) -> None:
-        """Refuse now if a render would be refused: call before working for one."""
+    def reserve(self) -> Place:
+        """A place for one render, or Overloaded (503) when all are taken; no await."""
         c = self.config
-        if len(self._waiting) >= c.queue and (self._waiting or self.running >= c.workers):
+        if self.running + self.places >= c.workers + c.queue:
             raise self._refusal("server is busy rendering; retry shortly")
+        self.places += 1
+        return Place(self)
 
-    async def run(self, fn: Callable[[Any], T], job: Any, *, cost: int, deadline: float) -> T:
-        """`fn(job)` on a worker, once admitted; `cost` is its estimated peak memory."""
+    async def run(
+        self, place: Place, fn: Callable[[Any], T], job: Any, *, cost: int, deadline: float
+    ) -> T:
+        """`fn(job)` on a worker, once a worker is free and `cost` (its estimated peak
+        memory) fits; until then the render waits, holding its place."""
         budget = self.config.memory_budget
         if cost > budget:
             raise OverLimit(
@@ -95,9 +130,10 @@ class Admission:
                 f"budget is {_mb(budget)}"
             )
         if self._waiting or not self._fits(cost):
-            await self._wait_turn(cost)  # returns with the place taken
+            await self._wait_turn(cost)  # returns with the worker taken for it
         else:
             self._take(cost)
+        place.release()  # it is a worker's now
         loop = asyncio.get_running_loop()
         try:
             work = self._workers.submit(fn, job, deadline)
@@ -123,13 +159,13 @@ class Admission:
         self._dispatch()
 
     async def _wait_turn(self, cost: int) -> None:
-        self.check()
+        """Return once the dispatcher has taken a worker (and memory) for this render."""
         waiter = _Waiter(cost, asyncio.get_running_loop().create_future())
         self._waiting.append(waiter)
         try:
             await asyncio.wait_for(asyncio.shield(waiter.turn), self.config.queue_timeout)
         except BaseException as leaving:  # timed out, or the caller went away
-            if waiter.turn.done():  # given a place at the same moment: hand it on
+            if waiter.turn.done():  # given a worker at the same moment: hand it on
                 self._release(cost)
             else:
                 self._waiting.remove(waiter)
@@ -140,7 +176,8 @@ class Admission:
             raise
 
     def _dispatch(self) -> None:
-        """Give free places to waiters: oldest first, newest first once the queue is full."""
+        """Take workers for waiters that fit: oldest first, newest first once the queue
+        is full (the newest waiters' clients are the likeliest to be still there)."""
         while self._waiting:
             newest_first = len(self._waiting) >= self.config.queue
             waiter = self._waiting[-1] if newest_first else self._waiting[0]

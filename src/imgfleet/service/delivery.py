@@ -46,7 +46,7 @@ from imgfleet.core.rendition import Rendition
 from imgfleet.core.signing import KeyPair, verify
 from imgfleet.core.source import SourceInfo
 from imgfleet.ports import Clock, DeliveryMetrics, RegionCache, SourceLoader
-from imgfleet.service.admission import Admission
+from imgfleet.service.admission import Admission, Place
 from imgfleet.service.render_job import RenderJob, RenderResult, prepare
 from imgfleet.service.single_flight import SingleFlight
 from imgfleet.service.warning_log import WarningLog
@@ -181,13 +181,23 @@ class DeliveryService:
             return Delivery(rendition, presentation, Tier.MEMORY)
 
         self.metrics.cache_miss()
-        deadline = started + self.config.render_timeout
-        flight: Awaitable[tuple[tuple[Rendition, Tier], bool]] = self._renders.run(
-            key, lambda: self._miss(key, parsed, target, negotiated, deadline)
-        )
-        if gone is not None:
-            flight = _unless_gone(flight, gone)
-        (rendition, tier), _ = await flight
+        # A miss that would start a render takes its admission place before anything
+        # awaits (refused at once when there is none); with a region cache, after its
+        # lookup, which may spare the render.
+        place = None
+        if self.region is None and key not in self._renders:
+            place = self.admission.reserve()
+        try:
+            deadline = started + self.config.render_timeout
+            flight: Awaitable[tuple[tuple[Rendition, Tier], bool]] = self._renders.run(
+                key, lambda: self._miss(key, parsed, target, negotiated, deadline, place)
+            )
+            if gone is not None:
+                flight = _unless_gone(flight, gone)
+            (rendition, tier), _ = await flight
+        finally:
+            if place is not None:
+                place.release()  # unused, or this caller left: its render takes another
         return Delivery(rendition, presentation, tier)
 
     def cached_rendition(self, key: str) -> Rendition | None:
@@ -253,6 +263,7 @@ class DeliveryService:
         target: ImageFormat | None,
         negotiated: bool,
         deadline: float,
+        place: Place | None,
     ) -> tuple[Rendition, Tier]:
         """A rendition missing from memory: from the region cache, else rendered (and then
         shared with the region); kept in memory either way."""
@@ -260,7 +271,7 @@ class DeliveryService:
         rendition = await self._from_region(key)
         if rendition is None:
             tier = Tier.RENDERED
-            rendition = await self._render(key, parsed, target, negotiated, deadline)
+            rendition = await self._render(key, parsed, target, negotiated, deadline, place)
             await self._to_region(key, rendition)
         self.results.put(key, rendition)
         self.metrics.result_cache_bytes(self.results.size)
@@ -293,11 +304,27 @@ class DeliveryService:
         target: ImageFormat | None,
         negotiated: bool,
         deadline: float,
+        place: Place | None,
     ) -> Rendition:
-        """Render `parsed`: refused before any work when the queue is full; the source's
-        header and the plan are read here, so that admission can weigh the render's memory
-        and a render that breaks a limit never takes a worker."""
-        self.admission.check()
+        """Render `parsed` in an admission place, taken before any work if not given; the
+        source's header and the plan are read here, so that admission can weigh the render's
+        memory and a render that breaks a limit never takes a worker."""
+        if place is None or not place.held:
+            place = self.admission.reserve()
+        try:
+            return await self._render_in(place, key, parsed, target, negotiated, deadline)
+        finally:
+            place.release()  # a no-op once the render started
+
+    async def _render_in(
+        self,
+        place: Place,
+        key: str,
+        parsed: ParsedPath,
+        target: ImageFormat | None,
+        negotiated: bool,
+        deadline: float,
+    ) -> Rendition:
         options = parsed.options
         lim = self.config.limits.overridden(options.security)
         data = await self._fetch(parsed.source_url, lim.max_src_bytes)
@@ -307,7 +334,7 @@ class DeliveryService:
             return Rendition(job.body, job.media_type)
         cost = peak_bytes(job.info, job.plan, job.format)
         try:
-            result = await self.admission.run(self.render, job, cost=cost, deadline=deadline)
+            result = await self.admission.run(place, self.render, job, cost=cost, deadline=deadline)
         except ImgfleetError as error:
             self._warned(parsed.source_url, error.render_warnings)
             context = {"key": key, "source": parsed.source_url}

@@ -33,8 +33,16 @@ class SingleFlight(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._flights)
 
-    async def run(self, key: K, work: Callable[[], Awaitable[V]]) -> tuple[V, bool]:
-        """Return the work's result and whether this caller shared another's execution."""
+    def __contains__(self, key: K) -> bool:
+        """Whether work for `key` is under way: a caller would join it."""
+        return key in self._flights
+
+    def run(self, key: K, work: Callable[[], Awaitable[V]]) -> Awaitable[tuple[V, bool]]:
+        """The work's result and whether this caller shared another's execution, to await.
+
+        The flight is registered before this returns, so that a caller can tell with `in`,
+        without awaiting, whether a later call for `key` would join it.
+        """
         flight = self._flights.get(key)
         shared = flight is not None
         if shared and self._on_shared is not None:
@@ -44,6 +52,10 @@ class SingleFlight(Generic[K, V]):
             self._flights[key] = flight
             flight.task.add_done_callback(lambda _: self._flights.pop(key, None))
         flight.waiters += 1
+        return self._wait(flight, shared)
+
+    @staticmethod
+    async def _wait(flight: _Flight[V], shared: bool) -> tuple[V, bool]:
         try:
             return await asyncio.shield(flight.task), shared
         finally:

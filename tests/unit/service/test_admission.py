@@ -52,7 +52,9 @@ def admission(held: HeldWorkers, **changes: Any) -> Admission:
 
 
 def run(gate: Admission, name: str, cost: int = MB) -> asyncio.Task[Any]:
-    return asyncio.create_task(gate.run(str, name, cost=cost, deadline=0.0))
+    """A render that takes its place now, as a miss does before its first await."""
+    place = gate.reserve()
+    return asyncio.create_task(gate.run(place, str, name, cost=cost, deadline=0.0))
 
 
 async def test_renders_past_the_workers_wait_and_past_the_queue_are_refused_with_jitter() -> None:
@@ -62,11 +64,9 @@ async def test_renders_past_the_workers_wait_and_past_the_queue_are_refused_with
     tasks = [run(gate, name) for name in "abc"]
     await until(lambda: (gate.running, gate.queued) == (1, 2), "1 running, 2 queued")
     with pytest.raises(Overloaded) as refused:
-        gate.check()
+        gate.reserve()
     assert refused.value.retry_after == 4  # between retry_after and twice it
-    with pytest.raises(Overloaded):
-        await gate.run(str, "d", cost=MB, deadline=0.0)
-    assert len(refusals) == 2
+    assert len(refusals) == 1
     for name in "acb":  # the queue was full, so c went before b
         await until(lambda n=name: workers.started[-1] == n, f"{name} started")  # type: ignore[misc]
         workers.finish(name)
@@ -83,7 +83,7 @@ async def test_retry_after_spreads_between_the_setting_and_twice_it(
     busy = run(gate, "busy")
     await until(lambda: gate.running == 1, "the one worker busy")
     with pytest.raises(Overloaded) as refused:
-        gate.check()
+        gate.reserve()
     assert refused.value.retry_after == retry_after
     workers.finish("busy")
     await busy
@@ -109,23 +109,28 @@ async def test_a_waiter_that_gets_no_worker_in_time_is_refused_and_leaves_the_qu
     gate = admission(workers, queue_timeout=0.05)
     running = run(gate, "running")
     await until(lambda: gate.running == 1, "the one worker busy")
+    place = gate.reserve()
     with pytest.raises(Overloaded, match="no worker came free in time"):
-        await gate.run(str, "late", cost=MB, deadline=0.0)
+        await gate.run(place, str, "late", cost=MB, deadline=0.0)
+    place.release()  # as the caller does, whatever happened
     assert gate.queued == 0
     workers.finish("running")
     assert await running == "running"
 
 
-async def test_a_waiter_whose_caller_leaves_frees_its_place() -> None:
+async def test_a_waiter_whose_caller_leaves_leaves_the_queue_and_its_place_comes_back() -> None:
     workers = HeldWorkers()
     gate = admission(workers, queue=1)
     running = run(gate, "running")
     await until(lambda: gate.running == 1, "the one worker busy")
-    leaving = run(gate, "leaving")
-    await until(lambda: gate.queued == 1, "the second queued")
+    place = gate.reserve()
+    leaving = asyncio.create_task(gate.run(place, str, "leaving", cost=MB, deadline=0.0))
+    await until(lambda: gate.waiting == 1, "the second waiting")
     leaving.cancel()
-    await until(lambda: gate.queued == 0, "its place freed")
-    gate.check()  # not refused: there is room again
+    await until(lambda: gate.waiting == 0, "it left the queue")
+    place.release()  # as its caller does, whatever happened
+    assert gate.queued == 0
+    gate.reserve()  # there is room again
     workers.finish("running")
     await running
     assert workers.started == ["running"]
@@ -137,7 +142,7 @@ async def test_memory_budget_renders_wait_until_their_estimate_fits() -> None:
     big, small = run(gate, "big", 60 * MB), run(gate, "small", 30 * MB)
     await until(lambda: workers.started == ["big", "small"], "both fit: 90 of 100 MB")
     other = run(gate, "other", 40 * MB)
-    await until(lambda: gate.queued == 1, "40 MB more does not fit: it waits")
+    await until(lambda: gate.waiting == 1, "40 MB more does not fit: it waits")
     assert gate.memory_in_use == 90 * MB
     workers.finish("big")
     await until(lambda: "other" in workers.started, "started once the big one ended")
@@ -151,7 +156,7 @@ async def test_memory_budget_renders_wait_until_their_estimate_fits() -> None:
 async def test_a_render_that_could_never_fit_is_refused_at_once_naming_the_budget() -> None:
     gate = admission(HeldWorkers(), memory_budget=100 * MB)
     with pytest.raises(OverLimit) as refused:
-        await gate.run(str, "huge", cost=150 * MB, deadline=0.0)
+        await gate.run(gate.reserve(), str, "huge", cost=150 * MB, deadline=0.0)
     assert refused.value.status == 422
     assert refused.value.public_message == (
         "render: needs an estimated 150 MB of memory; the render memory budget is 100 MB"
@@ -161,14 +166,17 @@ async def test_a_render_that_could_never_fit_is_refused_at_once_naming_the_budge
 async def test_a_thread_keeps_its_place_until_it_finishes_even_after_its_caller_left() -> None:
     gate = Admission(replace(CONFIG, queue=0), ThreadWorkers(1))
     release = threading.Event()
-    task = asyncio.create_task(gate.run(lambda _: release.wait(5), None, cost=MB, deadline=0.0))
+    place = gate.reserve()
+    task = asyncio.create_task(
+        gate.run(place, lambda _: release.wait(5), None, cost=MB, deadline=0.0)
+    )
     await until(lambda: gate.running == 1, "the job running")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert gate.running == 1  # the thread still works: its place stays taken
     with pytest.raises(Overloaded):
-        gate.check()
+        gate.reserve()
     release.set()
     await until(lambda: gate.running == 0, "the thread finished")
     gate.shutdown()
