@@ -7,7 +7,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from imgfleet.core.errors import ClientGone, ImgfleetError
+from imgfleet.core.errors import ClientGone, ImgfleetError, Overloaded
 from imgfleet.core.rendition import Rendition
 from imgfleet.http.asgi import Headers, Receive, Scope, Send, send_error, send_response
 from imgfleet.http.headers import etag, etag_matches, rendition_headers
@@ -58,6 +58,8 @@ class ImageEndpoint:
             return
         except ImgfleetError as error:  # a bug is answered and logged by the app
             outcome.extra = {"error": error.reason}
+            if isinstance(error, Overloaded):
+                outcome.hold = error.retry_after
             await send_error(send, error, self.config.error_ttl, method)
             return
         outcome.extra = {"cache": delivery.tier.value}

@@ -2,7 +2,9 @@
 
 The app puts an `Outcome` into the scope; the send it hands down fills in the status and the
 bytes sent and adds the request id to the response, and endpoints add the route and fields of
-their own (the image route: hit or miss, or the error's reason).
+their own (the image route: hit or miss, or the error's reason). A refusal sets `hold`: the
+server then reads nothing more from that connection for as long as Retry-After said, so a
+client that resends at once after a 503 cannot keep the server busy refusing it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Outcome:
     status: int = 0  # 0: nothing sent
     size: int = 0  # body bytes sent
     extra: dict[str, Any] = field(default_factory=dict)
+    hold: float = 0.0  # seconds not to read this connection's next request (a refusal's)
 
     def recording(self, send: Send) -> Send:
         """`send` that records the status and size and adds the request id header."""
