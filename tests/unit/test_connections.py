@@ -16,6 +16,8 @@ from imgfleet.http.connections import (
     connection_cap,
     raise_open_file_limit,
 )
+from imgfleet.http.server import ServerConfig
+from imgfleet.settings import ServerSettings
 
 
 class Timers:
@@ -42,6 +44,11 @@ def refusals(caplog: pytest.LogCaptureFixture) -> list[int]:
 )
 def test_the_cap_keeps_a_reserve_or_half_the_limit(open_files: int, cap: int) -> None:
     assert connection_cap(open_files) == cap
+
+
+def test_the_setting_names_the_reserve_kept() -> None:
+    description = ServerSettings.model_fields["max_connections"].description
+    assert description is not None and f"less {RESERVE} descriptors" in description
 
 
 def test_the_soft_open_file_limit_is_raised_to_the_hard_one() -> None:
@@ -73,3 +80,15 @@ def test_refusals_are_logged_at_once_then_summed_once_an_interval(
         assert refusals(caplog) == [1, 9, 1]
     assert caplog.records[0].max_connections == 5  # type: ignore[attr-defined]
 
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("header_timeout", 0), ("max_header_bytes", 0), ("max_connections", -1)]
+)
+def test_the_server_config_refuses_a_limit_that_cannot_hold(field: str, value: float) -> None:
+    limits: dict[str, Any] = {
+        "header_timeout": 10.0,
+        "max_header_bytes": 32768,
+        "max_connections": 0,
+    }
+    with pytest.raises(ValueError, match=field):
+        ServerConfig("127.0.0.1", 0, True, **{**limits, field: value})
