@@ -196,6 +196,7 @@ def protocol_class(app: App, guard: Guard, *, hot: bool) -> type[HttpToolsProtoc
     max_connections = guard.max_connections
     stats, refusals = guard.stats, guard.refusals
     too_large = _too_large(max_head)
+    receive = HttpToolsProtocol.data_received  # called directly: a hit pays for no super()
 
     class Protocol(HttpToolsProtocol):
         # The head being received: the bytes it may still take (None: none is, the last one
@@ -231,14 +232,15 @@ def protocol_class(app: App, guard: Guard, *, hot: bool) -> type[HttpToolsProtoc
         def data_received(self, data: bytes) -> None:
             room = self._head_room
             if room is not None:
-                cycle = self.cycle
-                if self._head_deadline is None and (cycle is None or cycle.response_complete):
-                    self._head_started()  # the first byte after the last request, answered
+                if self._head_deadline is None:  # the first byte after the last request
+                    cycle = self.cycle
+                    if cycle is None or cycle.response_complete:  # which is answered
+                        self._head_started()
                 if len(data) > room:
                     self._receive_past_room(data, room)
                     return
                 self._head_room = room - len(data)
-            super().data_received(data)
+            receive(self, data)
 
         def on_headers_complete(self) -> None:
             self._head_room = self._head_deadline = None
@@ -289,7 +291,7 @@ def protocol_class(app: App, guard: Guard, *, hot: bool) -> type[HttpToolsProtoc
             if self._lingering:
                 return
             self._head_room = 0
-            super().data_received(data[:room])
+            receive(self, data[:room])
             if self.transport.is_closing():
                 return
             if self._head_room == 0:  # the same head, still incomplete
