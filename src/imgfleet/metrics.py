@@ -1,7 +1,7 @@
 """Prometheus metrics of one service instance, in a registry of its own.
 
 `Metrics` is what the delivery service counts through (`ports.DeliveryMetrics`) and what the
-HTTP shell counts requests with and exports.
+HTTP shell counts requests and connections with and exports.
 """
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.utils import floatToGoString
 
 from imgfleet.core.options import ImageFormat
@@ -97,6 +102,38 @@ class CacheStats:
         yield lookups
 
 
+class ConnectionStats:
+    """Client connections: open, refused over the cap, and closed by the server for a head
+    too slow or too large. Counted as plain numbers by the server's protocol (once per
+    connection, on the event loop's thread), like `RequestStats`."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.refused = 0
+        self.header_timeouts = 0
+        self.oversized_headers = 0
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "imgfleet_http_connections_open", "Client connections open", value=self.open
+        )
+        refused = CounterMetricFamily(
+            "imgfleet_http_connections_refused",
+            "Client connections closed on accept: over the connection cap",
+        )
+        refused.add_metric([], self.refused)
+        yield refused
+        closed = CounterMetricFamily(
+            "imgfleet_http_connections_closed",
+            "Client connections the server closed for their request's head: not complete "
+            "within the header timeout, or over the header size limit (answered 431)",
+            labels=["reason"],
+        )
+        closed.add_metric(["header_timeout"], self.header_timeouts)
+        closed.add_metric(["header_too_large"], self.oversized_headers)
+        yield closed
+
+
 class Metrics:
     def __init__(self) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created doubles scrapes
@@ -104,6 +141,8 @@ class Metrics:
         r = self.registry
         self.requests = RequestStats()
         r.register(self.requests)
+        self.connections = ConnectionStats()
+        r.register(self.connections)
         self.render_duration = Histogram(
             "imgfleet_render_duration_seconds",
             "Time rendering in a worker thread, by output format",

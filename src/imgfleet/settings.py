@@ -47,6 +47,35 @@ class ServerSettings(_Section):
         description="Answer repeated GETs of cached renditions in the HTTP parser, before "
         "ASGI (the cache-hit fast path). Turn off to have every request take the ASGI path.",
     )
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a client has to send a request's line and headers: from the "
+        "connection's opening for its first request, from the first byte after the previous "
+        "request for each later one. A connection that runs out (silent, or trickling its "
+        "headers) is closed. As imgproxy's read-request timeout.",
+    )
+    max_header_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        description="Most bytes of a request's line and headers. Over it the server answers "
+        "431 and closes the connection, without buffering the rest.",
+    )
+    keep_alive_timeout: int = Field(
+        5,
+        ge=1,
+        description="Seconds an idle keep-alive connection is kept open between requests. "
+        "A reverse proxy in front should drop its idle upstream connections sooner.",
+    )
+    max_connections: int = Field(
+        0,
+        ge=0,
+        description="Most client connections held at once; one over is closed as it is "
+        "accepted, counted (`imgfleet_http_connections_refused_total`) and logged at most "
+        "once a second. 0: derived from the open-file limit (raised to its hard limit at "
+        "start), less 256 descriptors kept for files, sockets to workers and origins, "
+        "or half the limit when that is smaller.",
+    )
 
 
 class SecuritySettings(_Section):

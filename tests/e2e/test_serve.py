@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -138,3 +139,41 @@ def test_serve_renders_logs_and_stops_gracefully(
     assert first["status"] == 200 and first["path"] == path and first["cache"] == "miss"
     assert any(line["status"] == 403 for line in access)
     assert any(line["msg"] == "shutdown complete" for line in lines)
+
+
+def peak_rss(pid: int) -> int:
+    """The process's peak resident set, in bytes (VmHWM)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc/<pid>/status")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_server_holds_no_more_of_a_head_than_its_limit(
+    server: tuple[str, Serving],
+) -> None:
+    """64 MB sent as one header's value, unfinished: the server answers 431 once the head is
+    past its limit, then reads and drops the rest for a moment; its memory does not grow."""
+    base, serving = server
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    assert httpx.get(base + "/metrics", timeout=5).status_code == 200  # its paths warmed
+    before = peak_rss(serving.process.pid)
+    total, sent, connections = 64 * 1024 * 1024, 0, 0
+    piece = b"h" * 65536
+    while sent < total and connections < 20:
+        connections += 1
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nhost: e2e\r\nx-flood: ")
+            try:
+                while sent < total:
+                    sent += sock.send(piece)
+            except OSError:  # closed by the server once it had answered 431
+                pass
+    assert sent >= total
+    grown = peak_rss(serving.process.pid) - before
+    assert grown < 16 * 1024 * 1024, f"peak RSS grew by {grown / 2**20:.1f} MB"
+    metrics = httpx.get(base + "/metrics", timeout=5).text
+    assert 'imgfleet_http_connections_closed_total{reason="header_too_large"}' in metrics
+    assert f'{{reason="header_too_large"}} {connections}.0' in metrics

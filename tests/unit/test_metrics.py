@@ -39,3 +39,17 @@ def test_requests_count_by_route_and_status_with_cumulative_buckets() -> None:
     assert s[("imgfleet_request_duration_seconds_count", image_200)] == 3
     assert s[("imgfleet_request_duration_seconds_sum", image_200)] == 20.201
     assert s[("imgfleet_bytes_out_total", ())] == 160
+
+
+def test_connections_are_exported_as_counted() -> None:
+    m = Metrics()
+    m.connections.open = 3
+    m.connections.refused = 7
+    m.connections.header_timeouts = 2
+    m.connections.oversized_headers = 1
+    s = samples(m)
+    assert s[("imgfleet_http_connections_open", ())] == 3
+    assert s[("imgfleet_http_connections_refused_total", ())] == 7
+    closed = "imgfleet_http_connections_closed_total"
+    assert s[(closed, (("reason", "header_timeout"),))] == 2
+    assert s[(closed, (("reason", "header_too_large"),))] == 1

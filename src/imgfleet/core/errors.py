@@ -17,6 +17,7 @@ shell turns these into responses; everything below raises them.
     │   └── Expired (404)                 `expires` in the past
     ├── MethodNotAllowed (405)            carries the methods allowed
     ├── TooLarge (413)                    source bytes over the limit
+    ├── HeaderTooLarge (431)              a request's line and headers over the limit
     ├── UnsupportedMedia (415)            not an image, or a format that is not enabled
     ├── OverLimit (422)                   resolution, frames or result dimension limits
     ├── Overloaded (503)                  admission refused; carries Retry-After
@@ -108,6 +109,13 @@ class MethodNotAllowed(ImgfleetError):
 
 class TooLarge(ImgfleetError):
     status, is_fault, reason = 413, False, "too_large"
+
+
+class HeaderTooLarge(ImgfleetError):
+    """A request's line and headers over the server's limit: answered by the server itself,
+    before the request is parsed to the end."""
+
+    status, is_fault, reason = 431, False, "header_too_large"
 
 
 class UnsupportedMedia(ImgfleetError):

@@ -28,4 +28,8 @@ def server_config(
         host=server.host if host is None else host,
         port=server.port if port is None else port,
         hot_path=server.hot_path,
+        header_timeout=server.header_timeout,
+        max_header_bytes=server.max_header_bytes,
+        max_connections=server.max_connections,
+        keep_alive_seconds=server.keep_alive_timeout,
     )
