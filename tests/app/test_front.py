@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from imgfleet.core.errors import Overloaded
 from tests.app.conftest import make_settings, signed
 from tests.app.test_hot_path import read_answers, request
 from tests.serving import Served
@@ -254,3 +255,25 @@ def test_ordinary_requests_are_served_as_before(images: Path, hot_path: bool) ->
             assert (image[0], image[2], health[2]) == (200, body, b"ok\n")
         assert exposed(s, "imgfleet_http_connections_open") == 1
     until_blocking(lambda: exposed(s, "imgfleet_http_connections_open") == 0, "closed counted")
+
+
+def test_a_refused_clients_next_request_waits_out_its_retry_after(images: Path) -> None:
+    """A client that resends at once after a 503 is read again only once Retry-After has
+    passed; other connections are served meanwhile."""
+    with served(images) as s:
+
+        async def refuse(*args: object, **kwargs: object) -> object:
+            raise Overloaded("server is busy rendering; retry shortly", retry_after=1)
+
+        s.app.delivery.deliver = refuse  # type: ignore[method-assign, assignment]
+        with s.connect() as flooding, s.connect() as other:
+            flooding.sendall(request(signed("w:42", "local:///photo.jpg", "jpg")))
+            ((status, headers, _),) = read_answers(flooding, 1)
+            assert (status, headers[b"retry-after"]) == (503, b"1")
+            started = time.monotonic()
+            flooding.sendall(request("/health"))  # at once, as a flood does
+            other.sendall(request("/health"))
+            assert read_answers(other, 1)[0][2] == b"ok\n"
+            assert time.monotonic() - started < 0.5  # the other connection is not held
+            assert read_answers(flooding, 1)[0][2] == b"ok\n"
+            assert time.monotonic() - started >= 0.9  # read once its Retry-After had passed

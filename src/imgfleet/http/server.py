@@ -20,6 +20,10 @@ with httptools. It protects the server as imgproxy's Go server protects itself:
   begins inside a read which also ends the one before it are the exception: they are not
   counted, so such a head may take one read more.
 - Connections over `max_connections` are closed as they are accepted (`connections.py`).
+- After a refusal (503 Overloaded, `Outcome.hold`), nothing more is read from its connection
+  until its Retry-After has passed: a client that resends at once waits all the same, so a
+  flood of them costs the server one refusal per client per Retry-After, and the loop stays
+  free for hits and for the renders it admitted.
 
 The head's clock is one timer per connection, moved only when it fires: a request moves a
 deadline, not the timer, so a request costs a clock read and a few assignments, and a busy
@@ -55,6 +59,7 @@ from imgfleet.http.app import App
 from imgfleet.http.asgi import Headers, error_response
 from imgfleet.http.connections import RefusalLog, connection_cap, raise_open_file_limit
 from imgfleet.http.hot import CHECKED
+from imgfleet.http.outcome import SCOPE_KEY, Outcome
 from imgfleet.metrics import ConnectionStats
 
 server_log = logging.getLogger("imgfleet.server")
@@ -264,6 +269,22 @@ def protocol_class(app: App, guard: Guard, *, hot: bool) -> type[HttpToolsProtoc
             self._head_room = max_head  # the next byte begins the next head
             if not self._answered:
                 super().on_message_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            cycle = self.cycle
+            outcome = cycle.scope.get(SCOPE_KEY) if cycle is not None else None
+            if isinstance(outcome, Outcome) and outcome.hold and not self.transport.is_closing():
+                # A refusal: read nothing more here until its Retry-After has passed (within
+                # the keep-alive timeout), so that a client resending at once waits all the
+                # same, in its socket's buffer, instead of keeping the loop busy refusing.
+                self.flow.pause_reading()
+                hold = min(outcome.hold, self.timeout_keep_alive / 2)
+                self.loop.call_later(hold, self._end_hold)
+
+        def _end_hold(self) -> None:
+            if not self.transport.is_closing():
+                self.flow.resume_reading()
 
         def _head_started(self) -> None:
             deadline = self._head_deadline = self.loop.time() + timeout
