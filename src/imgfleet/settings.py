@@ -255,6 +255,14 @@ class RenderSettings(_Section):
         "libvips' progress reports, and renders contend with the server for the interpreter "
         "lock).",
     )
+    worker_niceness: int = Field(
+        0,
+        ge=0,
+        le=19,
+        description="Niceness added to render processes (with `processes`): higher lets the "
+        "server process, which answers cache hits and refusals and feeds the workers, take "
+        "the cores first when they are short.",
+    )
     kill_grace: float = Field(
         1.0,
         gt=0,

@@ -200,3 +200,15 @@ async def test_shutdown_cancels_the_jobs_still_waiting(tmp_path: Path) -> None:
 def test_at_least_one_worker() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         ProcessWorkers(0, set_up)
+
+
+def own_niceness(_: object) -> int:
+    return os.nice(0)
+
+
+async def test_workers_run_at_the_niceness_added() -> None:
+    pool = ProcessWorkers(1, set_up, ("ready",), niceness=3)
+    try:
+        assert await run(pool, own_niceness) == min(os.nice(0) + 3, 19)
+    finally:
+        pool.shutdown(wait=True)

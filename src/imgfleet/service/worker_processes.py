@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import multiprocessing
+import os
 import pickle
 import signal
 import socket
@@ -59,7 +60,9 @@ class _Failure:
 class ProcessWorkers:
     """`size` spawned processes, each set up once by `initializer(*initargs)`.
 
-    `grace` is how long past its deadline a job may run before its worker is killed.
+    `grace` is how long past its deadline a job may run before its worker is killed;
+    `niceness` is added to the workers' scheduling niceness, so that the server's own process
+    (cache hits, refusals, the loop feeding the workers) comes first when cores are short.
     """
 
     def __init__(
@@ -69,12 +72,13 @@ class ProcessWorkers:
         initargs: tuple[Any, ...] = (),
         *,
         grace: float = 1.0,
+        niceness: int = 0,
         on_restart: Callable[[str], None] = lambda reason: None,
     ) -> None:
         if size < 1:
             raise ValueError(f"size: expected at least 1 worker, got {size}")
         self._context = multiprocessing.get_context("spawn")  # never fork a threaded server
-        self._setup = (initializer, initargs)
+        self._setup = (niceness, initializer, initargs)
         self._grace = grace
         self._on_restart = on_restart
         self._idle: deque[_Worker] = deque(self._start() for _ in range(size))
@@ -174,12 +178,16 @@ class _Worker:
     def __init__(
         self,
         context: Any,
+        niceness: int,
         initializer: Callable[..., None],
         initargs: tuple[Any, ...],
     ) -> None:
         ours, theirs = socket.socketpair()
         self.process = context.Process(
-            target=serve, args=(theirs, initializer, initargs), name="imgfleet-render", daemon=True
+            target=serve,
+            args=(theirs, niceness, initializer, initargs),
+            name="imgfleet-render",
+            daemon=True,
         )
         self.process.start()
         theirs.close()
@@ -220,9 +228,16 @@ class _Worker:
             self._socket.close()
 
 
-def serve(sock: socket.socket, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
+def serve(
+    sock: socket.socket,
+    niceness: int,
+    initializer: Callable[..., None],
+    initargs: tuple[Any, ...],
+) -> None:
     """A worker's life: set up, then answer calls until the server closes the socket."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
+    if niceness:
+        os.nice(niceness)
     _keep_freed_memory()
     initializer(*initargs)
     with sock:
