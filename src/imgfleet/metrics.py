@@ -103,12 +103,13 @@ class CacheStats:
 
 
 class ConnectionStats:
-    """Client connections: open, refused over the cap, and closed by the server for a head
-    too slow or too large. Counted as plain numbers by the server's protocol (once per
-    connection, on the event loop's thread), like `RequestStats`."""
+    """Client connections: open, held after a refusal, refused over the cap, and closed by the
+    server for a head too slow or too large. Counted as plain numbers by the server's
+    protocol (on the event loop's thread), like `RequestStats`."""
 
     def __init__(self) -> None:
         self.open = 0
+        self.held = 0
         self.refused = 0
         self.header_timeouts = 0
         self.oversized_headers = 0
@@ -116,6 +117,11 @@ class ConnectionStats:
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             "imgfleet_http_connections_open", "Client connections open", value=self.open
+        )
+        yield GaugeMetricFamily(
+            "imgfleet_http_connections_held",
+            "Client connections not read until their refusal's hold has passed",
+            value=self.held,
         )
         refused = CounterMetricFamily(
             "imgfleet_http_connections_refused",

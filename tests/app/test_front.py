@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from imgfleet.core.errors import Overloaded
+from imgfleet.http import server
 from tests.app.conftest import make_settings, signed
 from tests.app.test_hot_path import read_answers, request
 from tests.serving import Served
@@ -257,9 +258,13 @@ def test_ordinary_requests_are_served_as_before(images: Path, hot_path: bool) ->
     until_blocking(lambda: exposed(s, "imgfleet_http_connections_open") == 0, "closed counted")
 
 
-def test_a_refused_clients_next_request_waits_out_its_retry_after(images: Path) -> None:
-    """A client that resends at once after a 503 is read again only once Retry-After has
-    passed; other connections are served meanwhile."""
+def test_a_refused_clients_next_request_waits_out_its_hold(
+    images: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that resends at once after a 503 is read again only after a hold, which
+    grows with the connections held (here one, at one refusal a second: between half its
+    Retry-After and all of it); other connections are served meanwhile."""
+    monkeypatch.setattr(server, "REFUSALS_PER_SECOND", 1)
     with served(images) as s:
 
         async def refuse(*args: object, **kwargs: object) -> object:
@@ -272,8 +277,10 @@ def test_a_refused_clients_next_request_waits_out_its_retry_after(images: Path) 
             assert (status, headers[b"retry-after"]) == (503, b"1")
             started = time.monotonic()
             flooding.sendall(request("/health"))  # at once, as a flood does
+            assert exposed(s, "imgfleet_http_connections_held") == 1
             other.sendall(request("/health"))
             assert read_answers(other, 1)[0][2] == b"ok\n"
-            assert time.monotonic() - started < 0.5  # the other connection is not held
+            assert time.monotonic() - started < 0.4  # the other connection is not held
             assert read_answers(flooding, 1)[0][2] == b"ok\n"
-            assert time.monotonic() - started >= 0.9  # read once its Retry-After had passed
+            assert 0.45 <= time.monotonic() - started < 1.5
+            assert exposed(s, "imgfleet_http_connections_held") == 0

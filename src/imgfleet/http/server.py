@@ -21,9 +21,11 @@ with httptools. It protects the server as imgproxy's Go server protects itself:
   counted, so such a head may take one read more.
 - Connections over `max_connections` are closed as they are accepted (`connections.py`).
 - After a refusal (503 Overloaded, `Outcome.hold`), nothing more is read from its connection
-  until its Retry-After has passed: a client that resends at once waits all the same, so a
-  flood of them costs the server one refusal per client per Retry-After, and the loop stays
-  free for hits and for the renders it admitted.
+  for a while, at most its Retry-After: a client that resends at once waits all the same, in
+  its socket's buffer. The hold grows with the number of connections held, so that together
+  they come back at about `REFUSALS_PER_SECOND` (a few clients come back soon and keep the
+  render queue fed; a flood of a thousand costs a fraction of a core), and it is drawn at
+  random, so that they do not come back together.
 
 The head's clock is one timer per connection, moved only when it fires: a request moves a
 deadline, not the timer, so a request costs a clock read and a few assignments, and a busy
@@ -43,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 import socket
 import threading
@@ -63,6 +66,10 @@ from imgfleet.http.outcome import SCOPE_KEY, Outcome
 from imgfleet.metrics import ConnectionStats
 
 server_log = logging.getLogger("imgfleet.server")
+
+# The rate at which connections held after a refusal come back, all together: at well under
+# a millisecond of the loop per refusal, a fraction of a core, whatever the number of clients.
+REFUSALS_PER_SECOND = 400
 
 # After a 431 the client's further bytes are read and dropped for this long before the
 # connection closes: closing on unread bytes would reset it, and the client could lose the 431.
@@ -275,14 +282,20 @@ def protocol_class(app: App, guard: Guard, *, hot: bool) -> type[HttpToolsProtoc
             cycle = self.cycle
             outcome = cycle.scope.get(SCOPE_KEY) if cycle is not None else None
             if isinstance(outcome, Outcome) and outcome.hold and not self.transport.is_closing():
-                # A refusal: read nothing more here until its Retry-After has passed (within
-                # the keep-alive timeout), so that a client resending at once waits all the
-                # same, in its socket's buffer, instead of keeping the loop busy refusing.
                 self.flow.pause_reading()
-                hold = min(outcome.hold, self.timeout_keep_alive / 2)
-                self.loop.call_later(hold, self._end_hold)
+                stats.held += 1
+                self.loop.call_later(self._hold_seconds(outcome.hold), self._end_hold)
+
+        def _hold_seconds(self, retry_after: float) -> float:
+            """How long not to read a refused connection: long enough that the held
+            connections together come back at about REFUSALS_PER_SECOND, at most its
+            Retry-After (and half the keep-alive timeout); drawn at random below that."""
+            spread = stats.held / REFUSALS_PER_SECOND
+            longest = min(retry_after, self.timeout_keep_alive / 2)
+            return min(spread, longest) * random.uniform(0.5, 1.0)
 
         def _end_hold(self) -> None:
+            stats.held -= 1
             if not self.transport.is_closing():
                 self.flow.resume_reading()
 
