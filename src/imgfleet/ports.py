@@ -50,6 +50,11 @@ class Engine(Protocol):
         the block on this thread; the tally is complete once the block has exited."""
         ...
 
+    def release_memory(self) -> None:
+        """Hand memory freed by earlier renders back to the system; called after a render
+        that needed much, between renders."""
+        ...
+
 
 class RegionCache(Protocol):
     """Renditions shared by the nodes of a region, by cache key: the second tier after each

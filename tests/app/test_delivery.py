@@ -507,3 +507,15 @@ async def test_a_bug_on_the_image_route_is_a_logged_500_and_serving_goes_on(
         assert [rec.request_id for rec in caplog.records] == ["bug-2"]  # type: ignore[attr-defined]
         app.delivery.deliver = deliver  # type: ignore[method-assign]
         assert (await c.get(path)).status_code == 200
+
+
+async def test_a_render_that_could_never_fit_the_memory_budget_is_refused_naming_it(
+    make_app: AppFactory,
+) -> None:
+    app = await make_app(render={"memory_budget": 100_000_000})
+    async with _client(app) as c:
+        small = await c.get(signed("rs:fit:200:200", "local:///photo.jpg", "avif"))
+        huge = await c.get(signed("rs:fit:8192:8192:1", "local:///photo.jpg", "avif"))
+    assert small.status_code == 200
+    assert huge.status_code == 422 and huge.json()["error"] == "over_limit"
+    assert "the render memory budget is 95 MB" in huge.json()["message"]

@@ -1,8 +1,10 @@
 """bench/ reaches imgfleet only through its public entry points, so refactors do not break it.
 
-Allowed: the CLI, the settings, the composition root (`imgfleet.wiring` and its modules) and
+Allowed: the CLI, the settings, the composition root (`imgfleet.wiring` and its modules),
 the engine's package (`imgfleet.imaging`, whose `__init__` exports the engine's public
-functions, but none of its modules).
+functions, but none of its modules), and `imgfleet.core.render_memory`: the memory estimate
+that bench/memory.py calibrates against measured peaks, a pure function whose only other
+caller is the service's admission.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-PUBLIC = ("imgfleet.cli", "imgfleet.settings", "imgfleet.imaging", "imgfleet.wiring")
+PUBLIC = (
+    "imgfleet.cli",
+    "imgfleet.settings",
+    "imgfleet.imaging",
+    "imgfleet.wiring",
+    "imgfleet.core.render_memory",
+)
 
 
 def public(module: str) -> bool:
@@ -64,6 +72,8 @@ def test_bench_imports_only_public_imgfleet_modules(path: Path) -> None:
         ("from imgfleet.imaging import engine", ["imgfleet.imaging.engine"]),
         ("from imgfleet.imaging.save import save", ["imgfleet.imaging.save"]),
         ("from imgfleet.core import geometry", ["imgfleet.core.geometry"]),
+        ("from imgfleet.core.render_memory import peak_bytes", []),
+        ("from imgfleet.core import render_memory", []),
         ("import imgfleet.service.render_job as job", ["imgfleet.service.render_job"]),
         ("from imgfleet import settings, ports", ["imgfleet.ports"]),
         ("def f():\n    from imgfleet.http.app import App", ["imgfleet.http.app"]),

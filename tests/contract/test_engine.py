@@ -102,3 +102,8 @@ def test_a_sound_render_warns_nothing(case: Case) -> None:
     with case.engine.captured_warnings() as captured:
         render(case, case.make(120, 90, ImageFormat.JPEG), ImageFormat.PNG, time.monotonic() + 30)
     assert captured.warnings == NO_WARNINGS
+
+
+def test_memory_can_be_released_between_renders(case: Case) -> None:
+    case.engine.release_memory()
+    test_render_gives_the_planned_size_in_the_asked_format(case, ImageFormat.PNG)

@@ -17,6 +17,7 @@ class SourceInfo:
     pages: int = 1
     exif_orientation: int = 1  # 1..8
     has_alpha: bool = False
+    interlaced: bool = False  # progressive JPEG, Adam7 PNG: decoded whole, not streamed
 
     @property
     def megapixels(self) -> float:

@@ -25,6 +25,7 @@ from imgfleet.imaging import colour, fastjpeg, pillow_save, pipeline, png_save, 
 from imgfleet.imaging.context import Context
 from imgfleet.imaging.deadline import Deadline
 from imgfleet.imaging.load import load
+from imgfleet.imaging.memory import release_freed_memory
 from imgfleet.imaging.metadata import keep_flags
 from imgfleet.imaging.probe import ANIMATED, probe
 from imgfleet.imaging.save import encode, save
@@ -134,6 +135,9 @@ class VipsEngine:
     def captured_warnings(self) -> AbstractContextManager[WarningTally]:
         """libvips' warnings during the block, collected instead of logged (`vips_log`)."""
         return vips_log.captured_warnings()
+
+    def release_memory(self) -> None:
+        release_freed_memory()
 
     def decode(
         self,

@@ -20,8 +20,9 @@ import pyvips
 from imgfleet.core.errors import UnsupportedMedia
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
+from imgfleet.core.shrink_on_load import reduction
 from imgfleet.core.source import SourceInfo
-from imgfleet.imaging.load import open_source, reduction
+from imgfleet.imaging.load import open_source
 from imgfleet.imaging.metadata import COPYRIGHT_FIELDS
 from imgfleet.imaging.transform import resize_target
 

@@ -36,7 +36,8 @@ _SUPPORTED = "jpeg, png, webp, avif, gif or tiff"
 
 
 def probe(data: bytes, *, svg_input: bool) -> SourceInfo:
-    """Read format, size, frames, EXIF orientation and alpha from `data`'s header."""
+    """Read format, size, frames, EXIF orientation, alpha and interlacing from `data`'s
+    header."""
     if not data:
         raise UnsupportedMedia(f"source: expected a {_SUPPORTED} image, received 0 bytes")
     try:
@@ -58,6 +59,7 @@ def probe(data: bytes, *, svg_input: bool) -> SourceInfo:
         pages=max(pages, 1),
         exif_orientation=exif_orientation(image),
         has_alpha=bool(image.hasalpha()),
+        interlaced=bool(_int(image, "interlaced", 0)),
     )
 
 

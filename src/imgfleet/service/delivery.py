@@ -40,7 +40,6 @@ from imgfleet.core.lru import ByteLRU
 from imgfleet.core.negotiation import negotiate
 from imgfleet.core.option_parser import ParsedPath, Presets, parse_path
 from imgfleet.core.options import ImageFormat, ProcessingOptions
-from imgfleet.core.render_memory import peak_bytes
 from imgfleet.core.render_warnings import RenderWarnings
 from imgfleet.core.rendition import Rendition
 from imgfleet.core.signing import KeyPair, verify
@@ -114,6 +113,7 @@ class DeliveryConfig:
     prefer_avif: bool
     prefer_webp: bool
     render_timeout: float
+    threads: int  # libvips' threads per render
 
 
 class DeliveryService:
@@ -329,12 +329,15 @@ class DeliveryService:
         lim = self.config.limits.overridden(options.security)
         data = await self._fetch(parsed.source_url, lim.max_src_bytes)
         c = self.config
-        job = prepare(self.probe, data, options, target, negotiated, lim, c.qualities, deadline)
+        job = prepare(
+            self.probe, data, options, target, negotiated, lim, c.qualities, deadline, c.threads
+        )
         if isinstance(job, RenderResult):  # the source, served as it is
             return Rendition(job.body, job.media_type)
-        cost = peak_bytes(job.info, job.plan, job.format)
         try:
-            result = await self.admission.run(place, self.render, job, cost=cost, deadline=deadline)
+            result = await self.admission.run(
+                place, self.render, job, cost=job.memory, deadline=deadline
+            )
         except ImgfleetError as error:
             self._warned(parsed.source_url, error.render_warnings)
             context = {"key": key, "source": parsed.source_url}

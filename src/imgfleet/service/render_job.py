@@ -19,9 +19,14 @@ from imgfleet.core.encoding import Qualities
 from imgfleet.core.errors import ImgfleetError
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
+from imgfleet.core.render_memory import peak_bytes
 from imgfleet.core.render_warnings import NO_WARNINGS, RenderWarnings
 from imgfleet.core.source import SourceInfo
 from imgfleet.ports import Engine
+
+# After a render estimated to need this much, freed memory goes back to the system: a few
+# ms, against the hundreds of MB a render process or the server kept (docs/memory.md).
+RELEASE_ABOVE = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,7 @@ class RenderJob:
     format: ImageFormat
     quality: int
     deadline: float  # time.monotonic(), which every process on the host shares
+    memory: int  # estimated peak bytes: what admission counts, and whether to release after
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +59,10 @@ def prepare(
     lim: limits.Limits,
     qualities: Qualities,
     deadline: float,
+    threads: int,
 ) -> RenderJob | RenderResult:
-    """The render of `data` to run, or the source itself when it is served unchanged."""
+    """The render of `data` to run, or the source itself when it is served unchanged;
+    `threads` is libvips' threads per render, which the memory estimate counts."""
     info = probe(data)
     limits.check_source(info, lim)
     if options.raw or info.format in options.skip_processing:
@@ -65,7 +73,8 @@ def prepare(
     plan = geometry.plan(options, info.width, info.height, info.exif_orientation)
     limits.check_result(plan, lim)
     quality = options.quality_for(fmt, qualities.for_format(fmt))
-    return RenderJob(data, info, plan, options, fmt, quality, deadline)
+    memory = peak_bytes(info, plan, options, fmt, quality, source_bytes=len(data), threads=threads)
+    return RenderJob(data, info, plan, options, fmt, quality, deadline, memory)
 
 
 def run(engine: Engine, job: RenderJob) -> RenderResult:
@@ -78,6 +87,9 @@ def run(engine: Engine, job: RenderJob) -> RenderResult:
     except ImgfleetError as error:
         error.render_warnings = captured.warnings
         raise
+    finally:
+        if job.memory >= RELEASE_ABOVE:
+            engine.release_memory()
     return replace(result, warnings=captured.warnings)
 
 

@@ -58,6 +58,7 @@ class FakeEngine:
         self._monotonic = clock.monotonic if clock is not None else time.monotonic
         self.gate: threading.Event | None = None  # set: renders wait here until it opens
         self.started = 0  # renders begun
+        self.releases = 0  # calls of release_memory
         self.running = 0  # renders begun and not yet returned
         self._lock = threading.Lock()
         self._captures = threading.local()  # .tally: the capture open on this thread
@@ -102,6 +103,10 @@ class FakeEngine:
         finally:
             with self._lock:
                 self.running -= 1
+
+    def release_memory(self) -> None:
+        with self._lock:
+            self.releases += 1
 
     @contextlib.contextmanager
     def captured_warnings(self) -> Iterator[WarningTally]:

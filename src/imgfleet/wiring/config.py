@@ -62,6 +62,7 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
         prefer_avif=fmt.prefer_avif,
         prefer_webp=fmt.prefer_webp,
         render_timeout=settings.limits.render_timeout,
+        threads=os.cpu_count() or 1,  # libvips' default concurrency (`configure_vips`)
     )
 
 

@@ -8,9 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imgfleet.core.geometry import Box, Orientation, exif_orientation
-from imgfleet.core.options import Color, ImageFormat, Trim
-from imgfleet.core.source import SourceInfo
-from imgfleet.imaging.load import jpeg_shrink, reduction, svg_scale, webp_scale
+from imgfleet.core.options import Color, Trim
 from imgfleet.imaging.transform import stored_box
 from tests import imagegen
 
@@ -230,28 +228,3 @@ def test_pixelate_makes_blocks(render: Render) -> None:
     assert (image.width, image.height) == (80, 60)
     block = image.crop(10, 10, 10, 10)
     assert max(block[i].deviate() for i in range(3)) < 1.0
-
-
-@pytest.mark.parametrize(
-    ("factor", "shrink"),
-    [(1.0, 1), (1.9, 1), (2.0, 2), (3.99, 2), (4, 4), (7.9, 4), (8, 8), (40, 8)],
-)
-def test_jpeg_shrink_leaves_at_least_the_pixels_needed(factor: float, shrink: int) -> None:
-    assert jpeg_shrink(factor) == shrink
-
-
-def test_webp_and_svg_scales() -> None:
-    assert webp_scale(1.5) == 1.0
-    assert webp_scale(5.5) == pytest.approx(1 / 5)
-    info = _info(100, 100)
-    assert svg_scale(0.25, info, 50e6) == pytest.approx(4.0)
-    assert svg_scale(0.001, info, 1e6) == pytest.approx(10.0)  # capped by the pixel limit
-
-
-def test_reduction_uses_the_crop_and_the_less_reduced_axis() -> None:
-    assert reduction(make_plan(4000, 3000, 500, 500)) == 6.0
-    assert reduction(make_plan(4000, 3000, 100, 100, crop=Box(0, 0, 1000, 800))) == 8.0
-
-
-def _info(w: int, h: int) -> SourceInfo:
-    return SourceInfo(ImageFormat.SVG, w, h)

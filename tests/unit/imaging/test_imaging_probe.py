@@ -38,6 +38,22 @@ def test_probe_reads_format_size_and_alpha(
 
 
 @pytest.mark.parametrize(
+    ("data", "interlaced"),
+    [
+        (imagegen.progressive_jpeg(64, 48), True),
+        (imagegen.jpeg(64, 48), False),
+        (bytes(imagegen.pattern(64, 48).pngsave_buffer(interlace=True)), True),
+        (imagegen.png(64, 48), False),
+        (imagegen.webp(64, 48), False),
+    ],
+    ids=["progressive-jpeg", "baseline-jpeg", "adam7-png", "png", "webp"],
+)
+def test_probe_reads_interlacing(engine: VipsEngine, data: bytes, interlaced: bool) -> None:
+    """A progressive JPEG or an Adam7 PNG is decoded whole: the memory estimate needs it."""
+    assert engine.probe(data).interlaced is interlaced
+
+
+@pytest.mark.parametrize(
     ("make", "fmt"),
     [(imagegen.gif_animated, ImageFormat.GIF), (imagegen.webp_animated, ImageFormat.WEBP)],
 )

@@ -55,6 +55,7 @@ CONFIG = DeliveryConfig(
     prefer_avif=True,
     prefer_webp=True,
     render_timeout=10,
+    threads=2,
 )
 
 

@@ -4,6 +4,7 @@ or on the error it raises."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -27,6 +28,7 @@ def job(data: bytes) -> RenderJob:
         Limits(10_000_000, 50, 200, 50, 8192),
         Qualities(),
         time.monotonic() + 30,
+        threads=2,
     )
     assert isinstance(prepared, RenderJob)
     return prepared
@@ -44,3 +46,16 @@ def test_a_render_that_fails_keeps_its_warnings_on_the_error() -> None:
     with pytest.raises(UnsupportedMedia) as failed:
         render_job.run(FakeEngine(), job(corrupt))
     assert failed.value.render_warnings == RenderWarnings(1, ("error in tile 0 x 8",))
+
+
+def test_a_render_that_needed_much_memory_releases_it_after() -> None:
+    engine = FakeEngine()
+    small = job(fake_image(80, 60))
+    render_job.run(engine, small)
+    assert small.memory < render_job.RELEASE_ABOVE and engine.releases == 0
+    big = replace(small, memory=render_job.RELEASE_ABOVE)
+    render_job.run(engine, big)
+    assert engine.releases == 1
+    with pytest.raises(UnsupportedMedia):  # released after a failure too
+        render_job.run(engine, replace(big, data=fake_image(80, 60, corrupt=True)))
+    assert engine.releases == 2

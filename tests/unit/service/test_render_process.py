@@ -43,6 +43,7 @@ def prepared(
         Limits(10_000_000, 50, 200, 50, 8192),
         EncoderConfig().qualities,
         time.monotonic() + seconds,
+        threads=2,
     )
     assert isinstance(job, RenderJob)
     return job
