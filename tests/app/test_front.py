@@ -277,10 +277,10 @@ def test_a_refused_clients_next_request_waits_out_its_hold(
             assert (status, headers[b"retry-after"]) == (503, b"1")
             started = time.monotonic()
             flooding.sendall(request("/health"))  # at once, as a flood does
-            assert exposed(s, "imgfleet_http_connections_held") == 1
+            until_blocking(lambda: exposed(s, "imgfleet_http_connections_held") == 1, "held")
             other.sendall(request("/health"))
             assert read_answers(other, 1)[0][2] == b"ok\n"
             assert time.monotonic() - started < 0.4  # the other connection is not held
             assert read_answers(flooding, 1)[0][2] == b"ok\n"
             assert 0.45 <= time.monotonic() - started < 1.5
-            assert exposed(s, "imgfleet_http_connections_held") == 0
+            until_blocking(lambda: exposed(s, "imgfleet_http_connections_held") == 0, "let go")
