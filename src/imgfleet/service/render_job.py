@@ -25,8 +25,9 @@ from imgfleet.core.source import SourceInfo
 from imgfleet.ports import Engine
 
 # After a render estimated to need this much, freed memory goes back to the system: a few
-# ms, against the hundreds of MB a render process or the server kept (docs/memory.md).
-RELEASE_ABOVE = 64 * 1024 * 1024
+# ms against a render of half a second or more, and the hundreds of MB render threads would
+# keep (docs/memory.md, "Freed memory").
+RELEASE_ABOVE = 256_000_000
 
 
 @dataclass(frozen=True, slots=True)
