@@ -284,3 +284,37 @@ def test_a_refused_clients_next_request_waits_out_its_hold(
             assert read_answers(flooding, 1)[0][2] == b"ok\n"
             assert 0.45 <= time.monotonic() - started < 1.5
             until_blocking(lambda: exposed(s, "imgfleet_http_connections_held") == 0, "let go")
+
+
+def test_under_overload_a_request_missing_the_hot_table_is_refused_unparsed(
+    images: Path,
+) -> None:
+    """While a miss would be refused anyway, an image request that is not in the hot table
+    gets its 503 from the parser, without reaching the service; hot hits and the shell's own
+    routes are answered as ever."""
+    with served(images) as s:
+        hot = signed("w:43", "local:///photo.jpg", "jpg")
+        with s.connect() as sock:
+            for _ in range(2):  # the second answer comes from the hot table
+                sock.sendall(request(hot))
+                assert read_answers(sock, 1)[0][0] == 200
+        reached: list[object] = []
+        deliver = s.app.delivery.deliver
+
+        async def counting(*args: object, **kwargs: object) -> object:
+            reached.append(args)
+            return await deliver(*args, **kwargs)  # type: ignore[arg-type]
+
+        s.app.delivery.deliver = counting  # type: ignore[method-assign, assignment]
+        s.app.app.refusal = lambda: Overloaded("server is busy rendering", retry_after=1)
+        with s.connect() as sock:
+            sock.sendall(request(signed("w:44", "local:///photo.jpg", "jpg")))
+            ((status, headers, body),) = read_answers(sock, 1)
+        assert (status, headers[b"retry-after"]) == (503, b"1")
+        assert json.loads(body)["error"] == "overloaded" and reached == []
+        with s.connect() as sock:
+            sock.sendall(request(hot))
+            assert read_answers(sock, 1)[0][0] == 200
+            sock.sendall(request("/health"))
+            assert read_answers(sock, 1)[0][2] == b"ok\n"
+        assert 'route="image",status="503"' in s.app.metrics.exposition().decode()

@@ -15,7 +15,7 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -24,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
-from imgfleet.core.errors import ImgfleetError
+from imgfleet.core.errors import ImgfleetError, Overloaded
 from imgfleet.http.api import PREFIX, api_app
-from imgfleet.http.asgi import Headers, Receive, Scope, Send, send_error
+from imgfleet.http.asgi import Headers, Receive, Scope, Send, error_response, send_error
 from imgfleet.http.hot import HotTable
 from imgfleet.http.image import ImageConfig, ImageEndpoint
 from imgfleet.http.ops import Readiness, ops_routes
@@ -34,6 +34,11 @@ from imgfleet.http.outcome import HIT, SCOPE_KEY, Outcome
 from imgfleet.logs import REQUEST_ID
 from imgfleet.metrics import Metrics
 from imgfleet.service.delivery import DeliveryService
+
+# First path segments the shell's own routes take: never a signature, never refused early.
+OWN_ROUTES = frozenset(
+    {b"health", b"ready", b"metrics", b"openapi.json", PREFIX.strip("/").encode()}
+)
 
 log = logging.getLogger("imgfleet.access")
 fault_log = logging.getLogger("imgfleet.error")
@@ -60,8 +65,10 @@ class App:
         hot: HotTable | None,
         access_log: bool,
         error_ttl: int,
+        refusal: Callable[[], Overloaded | None] | None = None,
     ) -> None:
         self.router = router
+        self.refusal = refusal  # the image route's refusal of a miss now, if any
         self.metrics = metrics
         self.readiness = readiness
         self.hot = hot
@@ -117,6 +124,29 @@ class App:
         logged = unquote(path) if "%" in path else path  # as uvicorn's scope["path"]
         self._done(started, outcome, "GET", logged)
         return [(b"x-request-id", outcome.request_id.encode()), *entry.headers], rendition.body
+
+    def early_refusal(
+        self, target: bytes, request_headers: Headers
+    ) -> tuple[Headers, bytes, int] | None:
+        """The headers (but the length), body and Retry-After of a 503 answering an image
+        request of `target` that missed the hot table, made without parsing it, while a miss
+        would be refused anyway (`DeliveryService.refusal`); None otherwise. Counted and
+        logged like every request."""
+        if self.refusal is None or _first_segment(target) in OWN_ROUTES:
+            return None
+        refused = self.refusal()
+        if refused is None:
+            return None
+        started = time.perf_counter()
+        headers = dict(request_headers)
+        outcome = Outcome(self._request_id(headers), headers, False, "image", refused.status)
+        outcome.extra = {"error": refused.reason}
+        _, answer_headers, body = error_response(refused, self.error_ttl)
+        path = target.partition(b"?")[0].decode("utf-8", "surrogateescape")
+        self._done(started, outcome, "GET", unquote(path) if "%" in path else path)
+        rid = (b"x-request-id", outcome.request_id.encode())
+        kept = [h for h in answer_headers if h[0] != b"content-length"]
+        return [rid, *kept], body, refused.retry_after
 
     def _request_id(self, headers: dict[bytes, bytes]) -> str:
         """The client's X-Request-ID when usable, else the next of this process's ids."""
@@ -182,7 +212,12 @@ def create_app(
         hot=hot,
         access_log=config.access_log,
         error_ttl=config.error_ttl,
+        refusal=delivery.refusal if config.hot_path else None,
     )
+
+
+def _first_segment(target: bytes) -> bytes:
+    return target.partition(b"?")[0].split(b"/", 2)[1] if target.startswith(b"/") else b""
 
 
 def _client_request_id(headers: dict[bytes, bytes]) -> str | None:

@@ -262,7 +262,7 @@ def protocol_class(app: App, guard: Guard, *, hot: bool) -> type[HttpToolsProtoc
             # An earlier answer's keep-alive timer must not run into this request.
             self._unset_keepalive_if_required()
             looked_up = self._hot_eligible()
-            self._answered = looked_up and self._answer_hot()
+            self._answered = looked_up and (self._answer_hot() or self._refuse_early())
             if not self._answered:
                 super().on_headers_complete()
                 if looked_up:  # the ASGI path must not look the table up again
@@ -282,9 +282,12 @@ def protocol_class(app: App, guard: Guard, *, hot: bool) -> type[HttpToolsProtoc
             cycle = self.cycle
             outcome = cycle.scope.get(SCOPE_KEY) if cycle is not None else None
             if isinstance(outcome, Outcome) and outcome.hold and not self.transport.is_closing():
-                self.flow.pause_reading()
-                stats.held += 1
-                self.loop.call_later(self._hold_seconds(outcome.hold), self._end_hold)
+                self._hold(outcome.hold)
+
+        def _hold(self, retry_after: float) -> None:
+            self.flow.pause_reading()
+            stats.held += 1
+            self.loop.call_later(self._hold_seconds(retry_after), self._end_hold)
 
         def _hold_seconds(self, retry_after: float) -> float:
             """How long not to read a refused connection: long enough that the held
@@ -378,6 +381,28 @@ def protocol_class(app: App, guard: Guard, *, hot: bool) -> type[HttpToolsProtoc
             )
             return True
 
+        def _refuse_early(self) -> bool:
+            """Under overload, refuse an image request that missed the hot table unparsed,
+            as a miss would be (a few µs instead of the ASGI path), and hold its connection."""
+            answer = app.early_refusal(self.url, self.headers)
+            if answer is None:
+                return False
+            headers, body, retry_after = answer
+            self.transport.write(
+                _response_with(
+                    b"HTTP/1.1 503 Service Unavailable",
+                    self.server_state.default_headers,
+                    headers,
+                    body,
+                )
+            )
+            self.server_state.total_requests += 1
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+            self._hold(retry_after)
+            return True
+
     return Protocol
 
 
@@ -407,9 +432,15 @@ def _response(canned: _Canned, default_headers: Headers) -> bytes:
 
 
 def _response_200(default_headers: Headers, headers: Headers, body: bytes) -> bytes:
-    """A whole HTTP/1.1 200 response, uvicorn's default headers (`date`) first, as it sends,
+    return _response_with(b"HTTP/1.1 200 OK", default_headers, headers, body)
+
+
+def _response_with(
+    status_line: bytes, default_headers: Headers, headers: Headers, body: bytes
+) -> bytes:
+    """A whole HTTP/1.1 response, uvicorn's default headers (`date`) first, as it sends,
     and the body's length last."""
-    lines = [b"HTTP/1.1 200 OK"]
+    lines = [status_line]
     lines += [name + b": " + value for name, value in (*default_headers, *headers)]
     lines.append(b"content-length: " + str(len(body)).encode())
     return b"\r\n".join(lines) + b"\r\n\r\n" + body

@@ -112,11 +112,18 @@ class Admission:
 
     def reserve(self) -> Place:
         """A place for one render, or Overloaded (503) when all are taken; no await."""
-        c = self.config
-        if self.running + self.places >= c.workers + c.queue:
-            raise self._refusal("server is busy rendering; retry shortly")
+        refusal = self.refusal()
+        if refusal is not None:
+            raise refusal
         self.places += 1
         return Place(self)
+
+    def refusal(self) -> Overloaded | None:
+        """The refusal a render would get now (counted as one), or None: a place is free."""
+        c = self.config
+        if self.running + self.places >= c.workers + c.queue:
+            return self._refusal("server is busy rendering; retry shortly")
+        return None
 
     async def run(
         self, place: Place, fn: Callable[[Any], T], job: Any, *, cost: int, deadline: float

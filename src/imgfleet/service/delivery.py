@@ -33,6 +33,7 @@ from imgfleet.core.errors import (
     Expired,
     ForbiddenSource,
     ImgfleetError,
+    Overloaded,
     RenderKilled,
     TooLarge,
 )
@@ -199,6 +200,13 @@ class DeliveryService:
             if place is not None:
                 place.release()  # unused, or this caller left: its render takes another
         return Delivery(rendition, presentation, tier)
+
+    def refusal(self) -> Overloaded | None:
+        """The answer a miss would get now, before any work, when it would be refused (no
+        admission place free, no region cache that might spare the render); None otherwise.
+        Under overload the HTTP shell answers a request that is not in its hot table with it,
+        unparsed: this node's own hits are in the table."""
+        return None if self.region is not None else self.admission.refusal()
 
     def cached_rendition(self, key: str) -> Rendition | None:
         """The rendition cached under `key`, counted as a hit; None on a miss; no await.
