@@ -35,7 +35,10 @@ On a cache hit uvicorn's ASGI machinery (a task, a scope, a request-response cyc
 sends) costs the server more than the app does (docs/performance.md, design decisions: "Hot
 renditions answered in the parser"), so with the hot path on, a GET found in the app's hot
 table is answered right where its headers are parsed, by `App.hot_response` (`hot.py` states
-the rule). Everything else (misses, errors, HEAD, conditional requests, HTTP/1.0 or
+the rule). While a miss would be refused anyway (no admission place free), such a GET that
+misses the hot table is refused right there too, unparsed (`App.early_refusal`), and its
+connection held: a refusal then costs the loop a few µs. Everything else (misses, errors,
+HEAD, conditional requests, HTTP/1.0 or
 `Connection: close`, a request pipelined behind one still in progress, a client not reading
 its answers) goes the ASGI way unchanged. The tests run both paths through a real server.
 """
