@@ -212,3 +212,11 @@ async def test_workers_run_at_the_niceness_added() -> None:
         assert await run(pool, own_niceness) == min(os.nice(0) + 3, 19)
     finally:
         pool.shutdown(wait=True)
+
+
+def scheduling_policy(_: object) -> int:
+    return os.sched_getscheduler(0)
+
+
+async def test_workers_are_scheduled_as_batch_work(workers: ProcessWorkers) -> None:
+    assert await run(workers, scheduling_policy) == os.SCHED_BATCH

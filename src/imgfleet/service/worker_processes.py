@@ -238,6 +238,7 @@ def serve(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
     if niceness:
         os.nice(niceness)
+    _run_as_batch()
     _keep_freed_memory()
     initializer(*initargs)
     with sock:
@@ -283,6 +284,14 @@ def _exactly(sock: socket.socket, size: int) -> bytearray | None:
             return None
         received += count
     return buffer
+
+
+def _run_as_batch() -> None:
+    """Tell Linux's scheduler this process is CPU-bound batch work (SCHED_BATCH, no privilege
+    needed): it then preempts a render less often for another task's wake-up, and under
+    overload the renders kept more of the cores (docs/performance.md, "Overload")."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
 def _keep_freed_memory() -> None:
