@@ -251,6 +251,16 @@ def decoded(info: SourceInfo, the_plan: Plan) -> tuple[int, int]:
     return info.width, info.height
 
 
+def costs(
+    infos: tuple[SourceInfo, ...], plans: list[Plan], options: ProcessingOptions, out: ImageFormat
+) -> list[int]:
+    """Each source's estimate with its plan, as `out` at quality 80."""
+    return [
+        peak_bytes(i, p, options, out, 80, source_bytes=0, threads=THREADS)
+        for i, p in zip(infos, plans, strict=True)
+    ]
+
+
 def resizes(info: SourceInfo, the_plan: Plan) -> bool:
     return decoded(info, the_plan) != (the_plan.resize_width, the_plan.resize_height)
 
@@ -318,11 +328,8 @@ def test_a_larger_source_never_costs_less(
     plans = [plan(options, i.width, i.height) for i in (small, large)]
     assume((plans[0].width, plans[0].height) == (plans[1].width, plans[1].height))
     assume(all(resizes(i, p) for i, p in zip((small, large), plans, strict=True)))
-    got = [
-        peak_bytes(i, p, options, out, 80, source_bytes=0, threads=THREADS)
-        for i, p in zip((small, large), plans, strict=True)
-    ]
-    assert got[0] <= got[1]
+    smaller, larger = costs((small, large), plans, options, out)
+    assert smaller <= larger
 
 
 @settings(max_examples=200, deadline=None)
@@ -341,11 +348,8 @@ def test_a_larger_jpeg_or_webp_enlarged_to_the_same_size_never_costs_less(
     options = ProcessingOptions(width=8192, height=8192, enlarge=True)
     plans = [plan(options, i.width, i.height) for i in (small, large)]
     assume((plans[0].width, plans[0].height) == (plans[1].width, plans[1].height))
-    got = [
-        peak_bytes(i, p, options, out, 80, source_bytes=0, threads=THREADS)
-        for i, p in zip((small, large), plans, strict=True)
-    ]
-    assert got[0] <= got[1]
+    smaller, larger = costs((small, large), plans, options, out)
+    assert smaller <= larger
 
 
 @settings(max_examples=200, deadline=None)

@@ -320,43 +320,32 @@ class DeliveryService:
         if place is None or not place.held:
             place = self.admission.reserve()
         try:
-            return await self._render_in(place, key, parsed, target, negotiated, deadline)
+            options = parsed.options
+            lim = self.config.limits.overridden(options.security)
+            data = await self._fetch(parsed.source_url, lim.max_src_bytes)
+            c = self.config
+            job = prepare(
+                self.probe, data, options, target, negotiated, lim, c.qualities, deadline, c.threads
+            )
+            if isinstance(job, RenderResult):  # the source, served as it is
+                return Rendition(job.body, job.media_type)
+            try:
+                result = await self.admission.run(
+                    place, self.render, job, cost=job.memory, deadline=deadline
+                )
+            except ImgfleetError as error:
+                self._warned(parsed.source_url, error.render_warnings)
+                context = {"key": key, "source": parsed.source_url}
+                if isinstance(error, RenderKilled):
+                    log.warning(error.public_message, extra=context)
+                elif error.is_fault:
+                    log.error(error.public_message, extra=context)
+                raise
+            self._warned(parsed.source_url, result.warnings)
+            self.metrics.rendered(job.format, result.seconds)
+            return Rendition(result.body, result.media_type)
         finally:
             place.release()  # a no-op once the render started
-
-    async def _render_in(
-        self,
-        place: Place,
-        key: str,
-        parsed: ParsedPath,
-        target: ImageFormat | None,
-        negotiated: bool,
-        deadline: float,
-    ) -> Rendition:
-        options = parsed.options
-        lim = self.config.limits.overridden(options.security)
-        data = await self._fetch(parsed.source_url, lim.max_src_bytes)
-        c = self.config
-        job = prepare(
-            self.probe, data, options, target, negotiated, lim, c.qualities, deadline, c.threads
-        )
-        if isinstance(job, RenderResult):  # the source, served as it is
-            return Rendition(job.body, job.media_type)
-        try:
-            result = await self.admission.run(
-                place, self.render, job, cost=job.memory, deadline=deadline
-            )
-        except ImgfleetError as error:
-            self._warned(parsed.source_url, error.render_warnings)
-            context = {"key": key, "source": parsed.source_url}
-            if isinstance(error, RenderKilled):
-                log.warning(error.public_message, extra=context)
-            elif error.is_fault:
-                log.error(error.public_message, extra=context)
-            raise
-        self._warned(parsed.source_url, result.warnings)
-        self.metrics.rendered(job.format, result.seconds)
-        return Rendition(result.body, result.media_type)
 
     def _warned(self, source_url: str, warnings: RenderWarnings) -> None:
         """Count what the engine warned in a render; log it as often as the warning log says."""
