@@ -3,9 +3,13 @@ implement them, and `imgfleet.testing` holds a test double of each."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
+from imgfleet.core.api_keys import ApiKey
+from imgfleet.core.assets import Asset, AssetEvent
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.core.render_warnings import WarningTally
@@ -94,3 +98,127 @@ class DeliveryMetrics(Protocol):
     def region_cache(self, result: str) -> None: ...  # "hit", "miss" or "error"
 
     def render_warnings(self, count: int) -> None: ...  # warnings the engine logged in a render
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    key: str
+    size: int
+    modified: float  # unix seconds
+
+
+class BlobStore(Protocol):
+    """Immutable objects by key: originals (`core.assets.original_key`) and stored
+    renditions (`core.assets.rendition_key`).
+
+    A `put` is atomic: a reader sees all of the bytes or none, and a crash leaves no partial
+    object under the key. A missing object is `None`, not an error. Adapters raise
+    `StorageUnavailable` when the backend fails or does not answer in time,
+    `StorageDenied` when it refuses our credentials, and `BlobCorrupt` when `get` was given
+    the sha256 the bytes must have and they do not.
+    """
+
+    async def put(self, key: str, data: bytes) -> None: ...
+
+    async def get(self, key: str, sha256: str | None = None) -> bytes | None: ...
+
+    async def delete(self, key: str) -> None: ...  # a missing key is not an error
+
+    def list(self, prefix: str) -> AsyncIterator[BlobInfo]: ...  # in key order
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """An upload made under a client's `Idempotency-Key`: a retry with the same key and the
+    same bytes gets the same answer; the same key with other bytes is refused."""
+
+    tenant: str
+    key: str
+    sha256: str  # of the bytes uploaded under the key
+    asset_id: str
+    created: float  # unix seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """An outbox event and its position in the store's change feed (grows with each commit)."""
+
+    position: int
+    event: AssetEvent
+
+
+class MetadataStore(Protocol):
+    """Tenants' API keys and assets, and the transactional outbox of their changes.
+
+    Every asset write commits its event to the outbox in the same transaction, so an event
+    exists exactly when its change does. Adapters raise `StorageUnavailable` when the
+    database fails or does not answer in time.
+    """
+
+    async def add_key(self, key: ApiKey) -> None: ...
+
+    async def key(self, key_id: str) -> ApiKey | None: ...
+
+    async def keys(self, tenant: str | None = None) -> Sequence[ApiKey]: ...  # by creation
+
+    async def revoke_key(self, key_id: str, at: float) -> ApiKey | None:
+        """The key, revoked (at its first revocation's time); None when there is none."""
+        ...
+
+    async def insert_asset(
+        self, event: AssetEvent, idempotency: IdempotencyRecord | None = None
+    ) -> Asset:
+        """Store `event.asset` with `event` and `idempotency`, in one transaction, and
+        return it, unless the tenant already has a live asset of the same sha256: then
+        store nothing but `idempotency` (pointing at that asset) and return that asset.
+        An idempotency key already recorded raises `IdempotencyConflict`."""
+        ...
+
+    async def update_asset(self, event: AssetEvent, expected: Asset) -> bool:
+        """Replace `expected` by `event.asset` (same id) with `event`, in one transaction,
+        only if the stored record is still `expected` (same clock); False otherwise."""
+        ...
+
+    async def asset(self, asset_id: str, tenant: str | None = None) -> Asset | None:
+        """The asset, tombstone or not; of `tenant` only when given."""
+        ...
+
+    async def assets(self, tenant: str, after: str | None, limit: int) -> Sequence[Asset]:
+        """The tenant's live assets in id order, starting after the id `after`."""
+        ...
+
+    async def idempotency(self, tenant: str, key: str) -> IdempotencyRecord | None: ...
+
+    async def pending_events(self, limit: int) -> Sequence[AssetEvent]:
+        """Events not yet marked published, in commit order."""
+        ...
+
+    async def mark_published(self, event_ids: Collection[str]) -> None: ...
+
+    async def changes(self, after: int, limit: int) -> Sequence[Change]:
+        """The change feed: events past position `after`, in order (what nodes tail)."""
+        ...
+
+    async def last_position(self) -> int: ...  # 0 when the feed is empty
+
+    async def sha256_in_use(self, sha256: str, deleted_after: float) -> bool:
+        """Whether a live asset, or one deleted after `deleted_after`, has these bytes."""
+        ...
+
+    async def forget_events(self, published_before: float) -> int:
+        """Drop published events older than that (unix seconds); how many went."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class EventBus(Protocol):
+    """Where the outbox relay publishes a region's changes. Publishing an event twice is
+    harmless: the bus keeps the first (JetStream by `Nats-Msg-Id`), or subscribers apply
+    events idempotently. Raises `StorageUnavailable` when the bus cannot take it now."""
+
+    async def publish(self, event: AssetEvent) -> None: ...
+
+    async def aclose(self) -> None: ...

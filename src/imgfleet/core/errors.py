@@ -7,21 +7,29 @@ shell turns these into responses; everything below raises them.
     ImgfleetError (500, fault)
     ├── RenderWorkerLost (500, fault)     a render process died during the job (a codec
     │                                     crash, the OOM killer); the worker is replaced
-    ├── BadRequest (400)                  malformed URL, option or argument
+    ├── StorageDenied (500, fault)        a storage backend refused our credentials
+    ├── BlobCorrupt (500, fault)          stored bytes do not match their sha256
+    ├── BadRequest (400)                  malformed URL, option, argument or body
     │   └── BadOption (400)               names the option, the expected shape, what came
+    ├── Unauthorized (401)                no API key, or an unknown or revoked one
     ├── Forbidden (403)
     │   ├── BadSignature (403)
-    │   └── ForbiddenSource (403)         not allowlisted, SSRF guard, path escape
+    │   ├── ForbiddenSource (403)         not allowlisted, SSRF guard, path escape
+    │   └── MissingScope (403)            the API key lacks the scope the route needs
     ├── NotFound (404)
     │   ├── SourceNotFound (404)
     │   └── Expired (404)                 `expires` in the past
     ├── MethodNotAllowed (405)            carries the methods allowed
+    ├── Conflict (409)                    a concurrent change came first; retry
+    ├── Gone (410)                        a deleted asset
     ├── TooLarge (413)                    source bytes over the limit
     ├── HeaderTooLarge (431)              a request's line and headers over the limit
     ├── UnsupportedMedia (415)            not an image, or a format that is not enabled
     ├── OverLimit (422)                   resolution, frames or result dimension limits
+    ├── IdempotencyConflict (422)         an Idempotency-Key reused for other bytes
     ├── Overloaded (503)                  admission refused; carries Retry-After
     ├── CacheUnavailable (503)            a cache backend failed: callers treat it as a miss
+    ├── StorageUnavailable (503)          the blob store, database or bus failed or timed out
     ├── OriginError (502)                 the origin answered badly
     ├── OriginTimeout (504)               the origin did not answer in time
     └── RenderTimeout (504)               the render deadline passed
@@ -75,8 +83,24 @@ class BadOption(BadRequest):
         self.option = option
 
 
+class StorageDenied(ImgfleetError):
+    reason = "storage_denied"
+
+
+class BlobCorrupt(ImgfleetError):
+    reason = "blob_corrupt"
+
+
+class Unauthorized(ImgfleetError):
+    status, is_fault, reason = 401, False, "unauthorized"
+
+
 class Forbidden(ImgfleetError):
     status, is_fault, reason = 403, False, "forbidden"
+
+
+class MissingScope(Forbidden):
+    reason = "missing_scope"
 
 
 class BadSignature(Forbidden):
@@ -107,6 +131,14 @@ class MethodNotAllowed(ImgfleetError):
         self.allow = allow
 
 
+class Conflict(ImgfleetError):
+    status, is_fault, reason = 409, False, "conflict"
+
+
+class Gone(ImgfleetError):
+    status, is_fault, reason = 410, False, "gone"
+
+
 class TooLarge(ImgfleetError):
     status, is_fault, reason = 413, False, "too_large"
 
@@ -126,6 +158,10 @@ class OverLimit(ImgfleetError):
     status, is_fault, reason = 422, False, "over_limit"
 
 
+class IdempotencyConflict(ImgfleetError):
+    status, is_fault, reason = 422, False, "idempotency_conflict"
+
+
 class ClientGone(ImgfleetError):
     """The client disconnected before its render was done; nothing is sent (nginx's 499)."""
 
@@ -142,6 +178,10 @@ class Overloaded(ImgfleetError):
 
 class CacheUnavailable(ImgfleetError):
     status, is_fault, reason = 503, False, "cache_unavailable"
+
+
+class StorageUnavailable(ImgfleetError):
+    status, is_fault, reason = 503, False, "storage_unavailable"
 
 
 class OriginError(ImgfleetError):
