@@ -220,6 +220,12 @@ class RenderIsolation(StrEnum):
     PROCESSES = "processes"
 
 
+class WorkerScheduling(StrEnum):
+    IDLE = "idle"
+    BATCH = "batch"
+    NORMAL = "normal"
+
+
 class RenderSettings(_Section):
     workers: int = Field(0, ge=0, description="Renders run at once; 0 means the number of cores.")
     queue: int = Field(
@@ -255,13 +261,14 @@ class RenderSettings(_Section):
         "libvips' progress reports, and renders contend with the server for the interpreter "
         "lock).",
     )
-    worker_niceness: int = Field(
-        0,
-        ge=0,
-        le=19,
-        description="Niceness added to render processes (with `processes`): higher lets the "
-        "server process, which answers cache hits and refusals and feeds the workers, take "
-        "the cores first when they are short.",
+    worker_scheduling: WorkerScheduling = Field(
+        WorkerScheduling.IDLE,
+        description="Linux scheduling policy of render processes (with `processes`): `idle` "
+        "runs renders only on CPU time no other task wants, so the server process, which "
+        "answers cache hits and refusals and feeds the workers, takes a core the moment it "
+        "wakes (right for a node that runs imgfleet alone; on a host shared with other "
+        "CPU-heavy work, renders would wait for it); `batch` and `normal` share the cores "
+        "with everything else, `batch` with fewer preemptions.",
     )
     kill_grace: float = Field(
         1.0,

@@ -41,6 +41,7 @@ def outcome(shape: Shape = PACED, **changes: object) -> Outcome:
     window = Window(
         seconds=40.0,
         cpu_seconds=60.0,
+        process_cpu_seconds=8.0,
         renders=1000,
         refusals=40_000,
         refused=Histogram((0.001, 0.01, 0.1, math.inf), (0, 20_000, 40_000, 40_000)),
@@ -93,17 +94,19 @@ def test_cpu_per_refusal_takes_the_renders_off_first() -> None:
     # (60,000 ms - 1,000 x 18 ms) / 40,000 refusals
     assert window.cpu_ms_per_refusal(COST) == pytest.approx(1.05)
     assert window.cpu_ms_per_refusal(None) is None
-    idle = Window(1.0, 0.1, 0, 0, None)
+    idle = Window(1.0, 0.1, 0.1, 0, 0, None)
     assert idle.cpu_ms_per_refusal(COST) is None
+    assert idle.process_cpu_ms_per_refusal() is None
 
 
 def test_server_row_has_the_refusals_latency_inside_and_the_estimate() -> None:
     row = server_rows(outcome(), COST)[2]
     # half the refusals within 10 ms: p50 = 10 ms; p99 interpolated in 10 .. 100 ms
-    assert row == "| 10.0 / 98.2 | 40000 | 1000 | 40.0 | 60.0 | 1.05 | 140 / 180 / 150 |"
-    old_server = outcome(window=Window(40.0, 60.0, 1000, 40_000, None))
+    assert row == "| 10.0 / 98.2 | 40000 | 1000 | 40.0 | 60.0 | 1.05 | 0.20 | 140 / 180 / 150 |"
+    old_server = outcome(window=Window(40.0, 60.0, 8.0, 1000, 40_000, None))
     assert server_rows(old_server, None)[2].startswith(
-        "| n/a (no status label) / n/a (no status label) | 40000 | 1000 | 40.0 | 60.0 | n/a |"
+        "| n/a (no status label) / n/a (no status label) | 40000 | 1000 | 40.0 | 60.0 | n/a | "
+        "0.20 |"
     )
 
 

@@ -202,21 +202,20 @@ def test_at_least_one_worker() -> None:
         ProcessWorkers(0, set_up)
 
 
-def own_niceness(_: object) -> int:
-    return os.nice(0)
-
-
-async def test_workers_run_at_the_niceness_added() -> None:
-    pool = ProcessWorkers(1, set_up, ("ready",), niceness=3)
-    try:
-        assert await run(pool, own_niceness) == min(os.nice(0) + 3, 19)
-    finally:
-        pool.shutdown(wait=True)
-
-
 def scheduling_policy(_: object) -> int:
     return os.sched_getscheduler(0)
 
 
-async def test_workers_are_scheduled_as_batch_work(workers: ProcessWorkers) -> None:
-    assert await run(workers, scheduling_policy) == os.SCHED_BATCH
+async def test_workers_run_as_idle_work_by_default(workers: ProcessWorkers) -> None:
+    assert await run(workers, scheduling_policy) == os.SCHED_IDLE
+
+
+@pytest.mark.parametrize(
+    ("name", "policy"), [("batch", os.SCHED_BATCH), ("normal", os.SCHED_OTHER)]
+)
+async def test_workers_run_under_the_policy_chosen(name: str, policy: int) -> None:
+    pool = ProcessWorkers(1, set_up, ("ready",), scheduling=name)
+    try:
+        assert await run(pool, scheduling_policy) == policy
+    finally:
+        pool.shutdown(wait=True)

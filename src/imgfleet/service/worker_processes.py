@@ -46,6 +46,10 @@ FRAME = struct.Struct("!Q")  # every message: its length, then the pickled value
 # decisions: "Render processes fed by the event loop"). Kept in the heap up to these sizes,
 # fresh copies cost what reused ones do.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+# Linux scheduling policies a render process may run under (`render.worker_scheduling`):
+# "idle" runs renders only on CPU time no other task wants, so the waking event loop preempts
+# them at once; "batch" is preempted less often than "normal" by other tasks' wake-ups.
+SCHEDULING = {"idle": "SCHED_IDLE", "batch": "SCHED_BATCH", "normal": "SCHED_OTHER"}
 KEEP_FREED_BYTES = 16 * 1024 * 1024
 MMAP_ABOVE_BYTES = 32 * 1024 * 1024
 
@@ -61,8 +65,9 @@ class ProcessWorkers:
     """`size` spawned processes, each set up once by `initializer(*initargs)`.
 
     `grace` is how long past its deadline a job may run before its worker is killed;
-    `niceness` is added to the workers' scheduling niceness, so that the server's own process
-    (cache hits, refusals, the loop feeding the workers) comes first when cores are short.
+    `scheduling` is the workers' Linux scheduling policy (`SCHEDULING`): with "idle", the
+    server's own process (cache hits, refusals, the loop feeding the workers) takes a core the
+    moment it wakes.
     """
 
     def __init__(
@@ -72,13 +77,13 @@ class ProcessWorkers:
         initargs: tuple[Any, ...] = (),
         *,
         grace: float = 1.0,
-        niceness: int = 0,
+        scheduling: str = "idle",
         on_restart: Callable[[str], None] = lambda reason: None,
     ) -> None:
         if size < 1:
             raise ValueError(f"size: expected at least 1 worker, got {size}")
         self._context = multiprocessing.get_context("spawn")  # never fork a threaded server
-        self._setup = (niceness, initializer, initargs)
+        self._setup = (SCHEDULING[scheduling], initializer, initargs)
         self._grace = grace
         self._on_restart = on_restart
         self._idle: deque[_Worker] = deque(self._start() for _ in range(size))
@@ -178,14 +183,14 @@ class _Worker:
     def __init__(
         self,
         context: Any,
-        niceness: int,
+        policy: str,
         initializer: Callable[..., None],
         initargs: tuple[Any, ...],
     ) -> None:
         ours, theirs = socket.socketpair()
         self.process = context.Process(
             target=serve,
-            args=(theirs, niceness, initializer, initargs),
+            args=(theirs, policy, initializer, initargs),
             name="imgfleet-render",
             daemon=True,
         )
@@ -230,15 +235,14 @@ class _Worker:
 
 def serve(
     sock: socket.socket,
-    niceness: int,
+    policy: str,
     initializer: Callable[..., None],
     initargs: tuple[Any, ...],
 ) -> None:
     """A worker's life: set up, then answer calls until the server closes the socket."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
-    if niceness:
-        os.nice(niceness)
-    _run_as_batch()
+    with contextlib.suppress(AttributeError, OSError):  # not Linux
+        os.sched_setscheduler(0, getattr(os, policy), os.sched_param(0))
     _keep_freed_memory()
     initializer(*initargs)
     with sock:
@@ -284,14 +288,6 @@ def _exactly(sock: socket.socket, size: int) -> bytearray | None:
             return None
         received += count
     return buffer
-
-
-def _run_as_batch() -> None:
-    """Tell Linux's scheduler this process is CPU-bound batch work (SCHED_BATCH, no privilege
-    needed): it then preempts a render less often for another task's wake-up, and under
-    overload the renders kept more of the cores (docs/performance.md, "Overload")."""
-    with contextlib.suppress(AttributeError, OSError):  # not Linux
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
 def _keep_freed_memory() -> None:

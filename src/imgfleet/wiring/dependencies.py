@@ -75,7 +75,7 @@ async def open_dependencies(
                 render_job.start_process,
                 (make_engine,),
                 grace=settings.render.kill_grace,
-                niceness=settings.render.worker_niceness,
+                scheduling=settings.render.worker_scheduling,
                 on_restart=metrics.worker_restarted,
             )
             run_render = render_job.run_in_process
