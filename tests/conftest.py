@@ -9,9 +9,11 @@ failure (`xfail`) is not a skip and is left alone.
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 
 import pytest
+
+from tests.nats_server import NatsServer, running_nats_server
 
 pytest_plugins = ("pytester",)  # tests/unit/test_require_services.py runs pytest in pytest
 
@@ -55,3 +57,11 @@ def pytest_make_collect_report(
     if report.skipped and services_required():
         _as_failure(report)
     return report
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A nats-server with JetStream for the session, on its own port (never the machine's
+    4222). A test that stops it must start it again; most use a region of their own."""
+    with running_nats_server(tmp_path_factory.mktemp("nats")) as server:
+        yield server

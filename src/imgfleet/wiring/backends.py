@@ -13,10 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from imgfleet.adapters.bus.memory import InProcessEventBus
+from imgfleet.adapters.bus.nats import NatsEventBus
 from imgfleet.adapters.cache.memory import MemoryCache
 from imgfleet.adapters.cache.redis import RedisCache
 from imgfleet.core.backend_url import scheme_of
-from imgfleet.ports import RegionCache
+from imgfleet.ports import EventBus, RegionCache
 
 T = TypeVar("T")
 
@@ -40,4 +42,7 @@ class Backends(Generic[T]):
 
 REGION_CACHES: Backends[RegionCache] = Backends(
     "IMGFLEET_CACHE__REGION", {"memory": MemoryCache.from_url, "redis": RedisCache.from_url}
+)
+EVENT_BUSES: Backends[EventBus] = Backends(
+    "IMGFLEET_EVENTS__BUS", {"memory": InProcessEventBus.from_url, "nats": NatsEventBus.from_url}
 )
