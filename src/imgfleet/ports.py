@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from imgfleet.core.api_keys import ApiKey
+from imgfleet.core.appearance import Appearance
 from imgfleet.core.assets import Asset, AssetEvent
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
@@ -37,6 +38,14 @@ class Engine(Protocol):
         ...
 
     def probe(self, data: bytes) -> SourceInfo: ...
+
+    def describe(self, data: bytes) -> Appearance:
+        """The ThumbHash placeholder and dominant colour of an upload (upright, first frame).
+
+        Refuses what `probe` refuses, with the same error; a source that fails to decode is
+        `UnsupportedMedia` too. Like `render`, call it once the source's limits were checked
+        from its header (`core.limits.check_source`)."""
+        ...
 
     def render(
         self,

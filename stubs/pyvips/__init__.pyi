@@ -62,6 +62,16 @@ class Image:
         data: _Buffer, width: int, height: int, bands: int, format: str
     ) -> Image: ...
     @staticmethod
+    def thumbnail_source(
+        source: Source,
+        width: int,
+        *,
+        option_string: str = ...,
+        height: int = ...,
+        size: str = ...,
+        no_rotate: bool = ...,
+    ) -> Image: ...
+    @staticmethod
     def arrayjoin(in_: list[Image], *, across: int = ...) -> Image: ...
 
     # metadata

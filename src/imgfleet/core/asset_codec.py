@@ -51,7 +51,7 @@ def asset_from_dict(data: dict[str, Any]) -> Asset:
             metadata=MappingProxyType({str(k): str(v) for k, v in data["metadata"].items()}),
             deleted=None if data["deleted"] is None else float(data["deleted"]),
         )
-    except (KeyError, TypeError, AttributeError) as error:
+    except (KeyError, TypeError, AttributeError, OverflowError) as error:  # inf, 1e400
         raise ValueError(f"not an asset record: {error!r}") from None
 
 
@@ -64,5 +64,5 @@ def decode_event(data: bytes) -> AssetEvent:
     try:
         body = json.loads(data)
         return AssetEvent(str(body["id"]), EventType(body["type"]), asset_from_dict(body["asset"]))
-    except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"not an asset event: {error!r}") from None

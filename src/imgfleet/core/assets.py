@@ -22,7 +22,8 @@ from imgfleet.core.options import ImageFormat
 
 # Crockford's base32: ids sort by creation time as text, and read unambiguously aloud.
 _BASE32 = "0123456789abcdefghjkmnpqrstvwxyz"
-ID_PATTERN = re.compile(r"[0-9a-hjkmnp-tv-z]{26}")
+# 26 characters hold 130 bits, of which an id uses 128: its first character is at most 7.
+ID_PATTERN = re.compile(r"[0-7][0-9a-hjkmnp-tv-z]{25}")
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 ORIGINALS = "originals/"  # blob store prefix of originals, keyed by sha256
 RENDITIONS = "renditions/"  # ... of stored renditions, by asset id, then cache key
@@ -121,6 +122,7 @@ def decode_cursor(cursor: str) -> str:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
     version, _, after = text.partition(":")
-    if version != "a1" or not is_id(after):
+    # The decoder skips characters outside the alphabet: only the exact text we made passes.
+    if version != "a1" or not is_id(after) or encode_cursor(after) != cursor:
         raise ValueError(f"cursor: not one this API returned, received {cursor!r:.40}")
     return after

@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 
 # Text form: 13-digit wall ms, 6-digit counter, region: sorts as text in clock order.
-_TEXT = re.compile(r"(\d{13})-(\d{6})-([a-z0-9][a-z0-9-]{0,31})")
+# ASCII digits only: `\d` would also take other scripts' digits, which `str()` never writes.
+_TEXT = re.compile(r"([0-9]{13})-([0-9]{6})-([a-z0-9][a-z0-9-]{0,31})")
 MAX_COUNTER = 999_999
 
 

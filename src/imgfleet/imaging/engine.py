@@ -15,13 +15,23 @@ from dataclasses import replace
 import pyvips
 
 from imgfleet.core import geometry
+from imgfleet.core.appearance import Appearance
 from imgfleet.core.encoding import EncoderConfig
 from imgfleet.core.errors import RenderTimeout, UnsupportedMedia
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.core.render_warnings import WarningTally
 from imgfleet.core.source import SourceInfo
-from imgfleet.imaging import colour, fastjpeg, pillow_save, pipeline, png_save, transform, vips_log
+from imgfleet.imaging import (
+    appearance,
+    colour,
+    fastjpeg,
+    pillow_save,
+    pipeline,
+    png_save,
+    transform,
+    vips_log,
+)
 from imgfleet.imaging.context import Context
 from imgfleet.imaging.deadline import Deadline
 from imgfleet.imaging.load import load
@@ -91,6 +101,17 @@ class VipsEngine:
 
     def probe(self, data: bytes) -> SourceInfo:
         return probe(data, svg_input=self.encoder.svg_input)
+
+    def describe(self, data: bytes) -> Appearance:
+        """Placeholder and dominant colour (`imaging.appearance`) of a source `probe` takes."""
+        info = self.probe(data)
+        try:
+            return appearance.describe(data)
+        except pyvips.Error as exc:
+            log.info("libvips failed to describe a %s source: %s", info.format.value, exc)
+            raise UnsupportedMedia(
+                f"source: the {info.format.value} image is corrupt or truncated"
+            ) from exc
 
     def plan(self, info: SourceInfo, options: ProcessingOptions) -> Plan:
         """The geometry `render` and `decode` take for a probed source, computed as a miss

@@ -1,10 +1,11 @@
 """An engine without libvips, for tests of everything around rendering.
 
 Its images are a short header and JSON (`fake_image`): probe reads them back, render writes
-one with the plan's size in the requested format. A gate holds renders where a test wants
-them, and counters say how many started and how many are running, so tests can wait for
-"two renders at once" instead of sleeping. Like the real engine it refuses what is not an
-image (415) and a render past its deadline (504).
+one with the plan's size in the requested format. A fake image is of one colour (`color`,
+RGB or RGBA, grey unless given): describe gives a real ThumbHash of it and that colour.
+A gate holds renders where a test wants them, and counters say how many started and how
+many are running, so tests can wait for "two renders at once" instead of sleeping. Like the
+real engine it refuses what is not an image (415) and a render past its deadline (504).
 
 A damaged source is a fake image with `warnings=[...]`, which its render warns (into the
 capture open on its thread, else the log), and `corrupt=True`, which then fails it (415).
@@ -20,16 +21,20 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import thash
+
+from imgfleet.core.appearance import Appearance, appearance
 from imgfleet.core.errors import RenderTimeout, UnsupportedMedia
 from imgfleet.core.geometry import Plan
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.core.render_warnings import WarningTally
 from imgfleet.core.source import SourceInfo
-from imgfleet.ports import Clock
+from imgfleet.ports import Clock, Engine
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"FAKEIMG\n"
+GREY = (128, 128, 128, 255)
 
 
 def fake_image(
@@ -75,6 +80,17 @@ class FakeEngine:
         return SourceInfo(
             ImageFormat(fields["format"]), fields["width"], fields["height"], fields["pages"]
         )
+
+    def describe(self, data: bytes) -> Appearance:
+        info = self.probe(data)
+        fields = read_fake(data) or {}
+        if fields.get("corrupt"):
+            raise UnsupportedMedia("source: the fake image is corrupt")
+        red, green, blue, alpha = [*fields.get("color", GREY), 255][:4]
+        scale = min(1.0, 100 / max(info.width, info.height))  # ThumbHash's 100 x 100
+        width, height = max(1, round(info.width * scale)), max(1, round(info.height * scale))
+        pixels = [red, green, blue, alpha] * (width * height)
+        return appearance(thash.rgba_to_thumb_hash(width, height, pixels), (red, green, blue))
 
     def render(
         self,
@@ -125,3 +141,7 @@ class FakeEngine:
                 log.warning("fake engine: %s", message)
             else:
                 tally.add(message)
+
+
+def _implements_the_port(engine: FakeEngine) -> Engine:
+    return engine  # mypy checks FakeEngine against the Engine protocol here
