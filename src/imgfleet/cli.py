@@ -14,7 +14,7 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from imgfleet.core.errors import ImgfleetError
-from imgfleet.core.signing import sign
+from imgfleet.core.signing import signed
 from imgfleet.settings import Settings, env_name, reference
 
 
@@ -106,11 +106,50 @@ def signed_path(settings: Settings, options: str, source: str, ext: str | None, 
         encoded = base64.urlsafe_b64encode(source.encode()).rstrip(b"=").decode()
         tail = encoded + (f".{ext}" if ext else "")
     path = "/" + "/".join(part for part in (options.strip("/"), tail) if part)
-    pairs = settings.security.key_pairs
-    if not pairs:
-        return "/insecure" + path  # any signature passes when the server has no keys
-    key, salt = pairs[0]
-    return "/" + sign(path, key, salt, settings.security.signature_size) + path
+    return signed(path, settings.security.key_pairs, settings.security.signature_size)
+
+
+def manage_keys(settings: Settings, args: argparse.Namespace) -> None:
+    """`imgfleet keys create|list|revoke`, against the metadata store in settings."""
+    import orjson
+
+    from imgfleet.adapters.clock import SystemClock
+    from imgfleet.core.api_keys import ALL_SCOPES, Scope
+    from imgfleet.service.api_keys import KeyService
+    from imgfleet.wiring.dependencies import open_metadata
+
+    async def main() -> None:
+        async with open_metadata(settings) as store:
+            keys = KeyService(store, SystemClock())
+            if args.action == "create":
+                scopes = frozenset(Scope(s) for s in args.scope) if args.scope else ALL_SCOPES
+                key, bearer = await keys.create(args.tenant, scopes)
+                print(bearer)
+                print(
+                    f"key {key.id} for tenant {key.tenant} "
+                    f"({', '.join(sorted(key.scopes))}): shown once, stored hashed",
+                    file=sys.stderr,
+                )
+            elif args.action == "list":
+                for key in await keys.list(args.tenant):
+                    line = {
+                        "id": key.id,
+                        "tenant": key.tenant,
+                        "scopes": sorted(key.scopes),
+                        "created": key.created,
+                        "revoked": key.revoked,
+                    }
+                    print(orjson.dumps(line).decode())
+            elif await keys.revoke(args.key_id) is None:
+                raise SystemExit(f"imgfleet keys revoke: no key {args.key_id!r}")
+            else:
+                print(f"revoked {args.key_id}")
+
+    try:
+        asyncio.run(main())
+    except (ImgfleetError, ValueError) as error:
+        message = error.public_message if isinstance(error, ImgfleetError) else str(error)
+        raise SystemExit(f"imgfleet keys: {message}") from None
 
 
 def write_docs(folder: Path) -> None:
@@ -147,6 +186,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_warm.add_argument("paths", nargs="*", help="paths as requested: /<signature>/<options>/...")
     p_warm.add_argument("--accept", default="", help="Accept header to negotiate formats with")
 
+    p_keys = commands.add_parser("keys", help="create, list and revoke API keys")
+    key_actions = p_keys.add_subparsers(dest="action", required=True)
+    p_create = key_actions.add_parser("create", help="print a new API key (shown once)")
+    p_create.add_argument("--tenant", required=True, help="the tenant the key acts for")
+    p_create.add_argument(
+        "--scope",
+        action="append",
+        choices=["assets:read", "assets:write", "assets:delete"],
+        help="repeat for several (default: all three)",
+    )
+    p_list = key_actions.add_parser("list", help="one JSON line per key (never the secret)")
+    p_list.add_argument("--tenant", help="only this tenant's keys")
+    p_revoke = key_actions.add_parser("revoke", help="revoke a key by its id")
+    p_revoke.add_argument("key_id", help="the id `keys list` shows")
+
     commands.add_parser("check-config", help="validate settings and exit")
     p_docs = commands.add_parser("docs", help="write the generated references into a folder")
     p_docs.add_argument("folder", nargs="?", default="docs", help="default: docs")
@@ -173,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     elif args.command == "warm":
         warm(settings, args.paths, args.accept)
+    elif args.command == "keys":
+        manage_keys(settings, args)
     elif args.command == "check-config":
         check(settings)
         print("settings are valid")

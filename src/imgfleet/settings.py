@@ -294,6 +294,66 @@ class RenderSettings(_Section):
         return self.queue or 4 * self.pool_size
 
 
+class RegionSettings(_Section):
+    name: str = Field(
+        "local",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,31}$",
+        description="This region's id (a-z, 0-9, '-'): the home region of what is uploaded "
+        "here, and the tie-breaker of its clocks.",
+    )
+
+
+class StorageSettings(_Section):
+    data: Path = Field(
+        Path("data"),
+        description="Folder of the embedded backends: originals and stored renditions in "
+        "`blobs/`, metadata in `imgfleet.db`, unless `blobs` and `metadata` name others.",
+    )
+    blobs: str = Field(
+        "",
+        description="Blob store of originals and stored renditions: `file:///abs/folder`, "
+        "`s3://bucket/prefix?endpoint=http://host:port&region=…` (credentials from the "
+        "usual AWS variables), `memory://` (tests). Empty: `<data>/blobs`.",
+    )
+    metadata: str = Field(
+        "",
+        description="Metadata store of API keys, assets and the outbox: "
+        "`sqlite:///abs/file.db` or `postgresql://user@host:port/db`. Empty: "
+        "`<data>/imgfleet.db`.",
+    )
+    delete_grace: float = Field(
+        86_400.0,
+        ge=0,
+        description="Seconds a deleted asset's original stays before the collector may "
+        "remove it (and how old a blob without metadata must be before it goes).",
+    )
+    collect_interval: float = Field(
+        3_600.0, gt=0, description="Seconds between the collector's sweeps of originals."
+    )
+    feed_interval: float = Field(
+        0.25,
+        gt=0,
+        description="Seconds between polls of the region's change feed, by which a node "
+        "learns of deletes and edits made through other nodes.",
+    )
+
+
+class EventSettings(_Section):
+    bus: str = Field(
+        "memory://",
+        description="Where the outbox relay publishes this region's changes: `memory://` "
+        "(in-process) or `nats://host:4222` (JetStream, one stream per region).",
+    )
+    relay_interval: float = Field(
+        0.2, gt=0, description="Seconds between the relay's looks at an empty outbox."
+    )
+    retention: float = Field(
+        3_600.0,
+        gt=0,
+        description="Seconds a published event stays in the outbox, for nodes tailing it.",
+    )
+
+
 class Settings(BaseSettings):
     """Root of all settings; see each section."""
 
@@ -308,6 +368,9 @@ class Settings(BaseSettings):
     formats: FormatSettings = FormatSettings()
     cache: CacheSettings = CacheSettings()
     render: RenderSettings = RenderSettings()
+    region: RegionSettings = RegionSettings()
+    storage: StorageSettings = StorageSettings()
+    events: EventSettings = EventSettings()
 
     @classmethod
     def settings_customise_sources(

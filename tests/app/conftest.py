@@ -20,7 +20,7 @@ from imgfleet.ports import Engine
 from imgfleet.service.delivery import DeliveryService
 from imgfleet.settings import Settings
 from imgfleet.wiring.app import build_app
-from imgfleet.wiring.dependencies import open_dependencies
+from imgfleet.wiring.dependencies import Dependencies, open_dependencies
 from tests import imagegen
 
 KEY, SALT = b"secret", b"hello"
@@ -46,6 +46,7 @@ def make_settings(root: Path, **sections: dict[str, Any]) -> Settings:
         "server": {"access_log": False},
         # Threads start in no time; tests/app/test_delivery.py and tests/e2e cover processes.
         "render": {"isolation": "threads"},
+        "storage": {"data": str(root.parent / "data")},
     }
     for name, values in sections.items():
         base[name] = {**base.get(name, {}), **values}
@@ -57,8 +58,15 @@ class AppUnderTest:
     """The ASGI app with the dependencies it was built over, open while the test runs."""
 
     app: App
-    delivery: DeliveryService
-    metrics: Metrics
+    deps: Dependencies
+
+    @property
+    def delivery(self) -> DeliveryService:
+        return self.deps.delivery
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.deps.metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
@@ -74,7 +82,7 @@ async def app_under_test(
     settings: Settings, engine: Engine | None = None
 ) -> AsyncIterator[AppUnderTest]:
     async with open_dependencies(settings, engine=engine) as deps:
-        yield AppUnderTest(build_app(deps), deps.delivery, deps.metrics)
+        yield AppUnderTest(build_app(deps), deps)
 
 
 AppFactory = Callable[..., Awaitable[AppUnderTest]]

@@ -17,6 +17,16 @@ def test_lru_evicts_least_recently_used_by_bytes() -> None:
     assert cache.size == 8
 
 
+def test_lru_tells_of_each_key_it_evicts_but_not_of_those_popped() -> None:
+    evicted: list[str] = []
+    cache: ByteLRU[str, bytes] = ByteLRU(4, len, on_evict=evicted.append)
+    cache.put("a", b"12")
+    cache.put("b", b"12")
+    cache.pop("b")
+    cache.put("c", b"123")  # 5 bytes > 4: a goes
+    assert evicted == ["a"]
+
+
 def test_lru_skips_values_larger_than_capacity_and_replaces() -> None:
     cache: ByteLRU[str, bytes] = ByteLRU(4, len)
     cache.put("a", b"12")

@@ -14,12 +14,19 @@ class ByteLRU(Generic[K, V]):
     """Keeps the most recently used values while their summed size stays under `capacity`.
 
     A value larger than the whole capacity is not kept at all, so one huge item never
-    flushes the cache.
+    flushes the cache. `on_evict(key)` hears of every key that leaves other than by `pop`
+    (an attribute: its owner may set it after construction).
     """
 
-    def __init__(self, capacity: int, size_of: Callable[[V], int]) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        size_of: Callable[[V], int],
+        on_evict: Callable[[K], object] = lambda key: None,
+    ) -> None:
         self.capacity = capacity
         self._size_of = size_of
+        self.on_evict = on_evict
         self._items: OrderedDict[K, V] = OrderedDict()
         self.size = 0
 
@@ -48,5 +55,6 @@ class ByteLRU(Generic[K, V]):
         self._items[key] = value
         self.size += size
         while self.size > self.capacity:
-            _, evicted = self._items.popitem(last=False)
+            gone, evicted = self._items.popitem(last=False)
             self.size -= self._size_of(evicted)
+            self.on_evict(gone)

@@ -35,3 +35,12 @@ def verify(signature: str, path: str, pairs: Sequence[KeyPair], size: int = 32) 
         matched |= hmac.compare_digest(given, sign(path, key, salt, size).encode())
     if not matched:
         raise BadSignature("invalid signature")
+
+
+def signed(path: str, pairs: Sequence[KeyPair], size: int = 32) -> str:
+    """`path` with the signature a client would put in front of it, by the first pair; with
+    no pairs, `/insecure` (any signature passes when the server has no keys)."""
+    if not pairs:
+        return "/insecure" + path
+    key, salt = pairs[0]
+    return "/" + sign(path, key, salt, size) + path

@@ -194,7 +194,7 @@ def create_app(
     readiness = Readiness()
     hot = HotTable(delivery) if config.hot_path else None
     image = ImageEndpoint(delivery, ImageConfig(config.ttl, config.error_ttl), hot)
-    api = api_app(api_routers, config.error_ttl)
+    api = api_app(api_routers, error_ttl=0)  # answers that depend on who asks: not cached
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(api.openapi())

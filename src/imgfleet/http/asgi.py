@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from imgfleet.core.errors import ImgfleetError, MethodNotAllowed, Overloaded
+from imgfleet.core.errors import ImgfleetError, MethodNotAllowed, Overloaded, Unauthorized
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -32,12 +32,13 @@ async def send_error(send: Send, error: ImgfleetError, error_ttl: int, method: s
 
 
 def error_response(error: ImgfleetError, error_ttl: int) -> tuple[int, Headers, bytes]:
-    """Client errors may be cached briefly; server-side failures not at all."""
+    """Client errors may be cached briefly (for `error_ttl` seconds; 0: not at all, as for
+    the API's answers, which depend on who asks); server-side failures not at all."""
     body = orjson.dumps(
         {"status": error.status, "error": error.reason, "message": error.public_message}
     )
     headers = [(b"content-type", JSON)]
-    if error.status < 500:
+    if error.status < 500 and error_ttl > 0:
         headers.append((b"cache-control", f"public, max-age={error_ttl}".encode()))
     else:
         headers.append((b"cache-control", b"no-store"))
@@ -45,6 +46,8 @@ def error_response(error: ImgfleetError, error_ttl: int) -> tuple[int, Headers, 
         headers.append((b"retry-after", str(error.retry_after).encode()))
     elif isinstance(error, MethodNotAllowed):
         headers.append((b"allow", error.allow.encode()))
+    elif isinstance(error, Unauthorized):
+        headers.append((b"www-authenticate", b'Bearer realm="imgfleet"'))
     body += b"\n"
     headers.append((b"content-length", str(len(body)).encode()))
     return error.status, headers, body

@@ -47,6 +47,7 @@ from imgfleet.core.signing import KeyPair, verify
 from imgfleet.core.source import SourceInfo
 from imgfleet.ports import Clock, DeliveryMetrics, RegionCache, SourceLoader
 from imgfleet.service.admission import Admission, Place
+from imgfleet.service.asset_source import SCHEME, AssetSource, asset_id_of
 from imgfleet.service.render_job import RenderJob, RenderResult, prepare
 from imgfleet.service.single_flight import SingleFlight
 from imgfleet.service.warning_log import WarningLog
@@ -79,6 +80,7 @@ class Tier(StrEnum):
 
     MEMORY = "hit"  # this node's memory (L1)
     REGION = "region"  # the region cache (L2), shared by the region's nodes
+    STORED = "stored"  # an asset's rendition stored in the blob store
     RENDERED = "miss"  # rendered for this request, or for one it joined
 
 
@@ -132,6 +134,7 @@ class DeliveryService:
         result_cache: ByteLRU[str, Rendition],
         source_cache: ByteLRU[str, bytes],
         region_cache: RegionCache | None = None,
+        assets: AssetSource | None = None,
     ) -> None:
         self.config = config
         self.engine_version = engine_version
@@ -144,6 +147,10 @@ class DeliveryService:
         self.results = result_cache
         self.source_bytes = source_cache
         self.region = region_cache
+        self.assets = assets
+        # Which asset each rendition in memory was made of, to drop them when it goes.
+        self._asset_of: dict[str, str] = {}
+        self.results.on_evict = lambda key: self._asset_of.pop(key, None)
         self.warning_log = WarningLog(clock)  # the engine's warnings: a line per source a minute
         self._renders: SingleFlight[str, tuple[Rendition, Tier]] = SingleFlight(metrics.coalesced)
         self._fetches: SingleFlight[str, bytes] = SingleFlight()
@@ -273,17 +280,44 @@ class DeliveryService:
         deadline: float,
         place: Place | None,
     ) -> tuple[Rendition, Tier]:
-        """A rendition missing from memory: from the region cache, else rendered (and then
-        shared with the region); kept in memory either way."""
+        """A rendition missing from memory: from the region cache, else (for an asset) the
+        blob store, else rendered (and then shared with the region); kept in memory.
+
+        An asset is checked first: a deleted one is never served from a shared tier.
+        """
+        asset_id = asset_id_of(parsed.source_url)
+        if asset_id is not None:
+            if self.assets is None:
+                raise ForbiddenSource("asset sources are not enabled on this node")
+            await self.assets.live(asset_id)
         tier = Tier.REGION
         rendition = await self._from_region(key)
+        if rendition is None and asset_id is not None and self.assets is not None:
+            tier = Tier.STORED
+            rendition = await self.assets.stored(asset_id, key)
+            if rendition is not None:
+                await self._to_region(key, rendition)
         if rendition is None:
             tier = Tier.RENDERED
             rendition = await self._render(key, parsed, target, negotiated, deadline, place)
+            if asset_id is not None and self.assets is not None:
+                await self.assets.store(asset_id, key, rendition)
             await self._to_region(key, rendition)
         self.results.put(key, rendition)
+        if asset_id is not None:
+            self._asset_of[key] = asset_id
         self.metrics.result_cache_bytes(self.results.size)
         return rendition, tier
+
+    def forget_asset(self, asset_id: str) -> None:
+        """Drop everything this node keeps of an asset that changed or went: its record, its
+        original's bytes and its renditions in memory (so the hot path misses them too)."""
+        if self.assets is not None:
+            self.assets.forget(asset_id)
+        self.source_bytes.pop(f"{SCHEME}{asset_id}")
+        for key in [key for key, owner in self._asset_of.items() if owner == asset_id]:
+            self.results.pop(key)
+            del self._asset_of[key]
 
     async def _from_region(self, key: str) -> Rendition | None:
         """The region's copy; a failing region cache counts as a miss (and as an error)."""
@@ -370,7 +404,9 @@ class DeliveryService:
                 raise ForbiddenSource(
                     "local sources are not enabled: set IMGFLEET_SOURCES__LOCAL_ROOT"
                 )
-            raise BadRequest(f"source: expected a local:// or http(s):// URL, received {url!r}")
+            raise BadRequest(
+                f"source: expected an asset://, local:// or http(s):// URL, received {url!r}"
+            )
         try:
             data = await loader.fetch(url, max_bytes)
         except ImgfleetError as error:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from imgfleet.core import geometry, limits
+from imgfleet.core.appearance import Appearance
 from imgfleet.core.encoding import Qualities
 from imgfleet.core.errors import ImgfleetError
 from imgfleet.core.geometry import Plan
@@ -123,3 +124,14 @@ def run_in_process(job: RenderJob) -> RenderResult:
     if _process_engine is None:
         raise RuntimeError("start_process did not run in this process")
     return run(_process_engine, job)
+
+
+def describe(engine: Engine, data: bytes) -> Appearance:
+    return engine.describe(data)
+
+
+def describe_in_process(data: bytes) -> Appearance:
+    """An upload's placeholder and dominant colour, on a render process's engine."""
+    if _process_engine is None:
+        raise RuntimeError("start_process did not run in this process")
+    return _process_engine.describe(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from imgfleet.http.app import App, HttpConfig, create_app
+from imgfleet.http.assets import AssetUrls, assets_router
 from imgfleet.http.server import ServerConfig
 from imgfleet.settings import Settings
 from imgfleet.wiring.dependencies import Dependencies
@@ -17,7 +18,15 @@ def build_app(deps: Dependencies) -> App:
         access_log=s.server.access_log,
         hot_path=s.server.hot_path,
     )
-    return create_app(deps.delivery, deps.metrics, config)
+    urls = AssetUrls(
+        key_pairs=s.security.key_pairs,
+        signature_size=s.security.signature_size,
+        presets=tuple(s.security.presets),
+        only_presets=s.security.only_presets,
+    )
+    return create_app(
+        deps.delivery, deps.metrics, config, [assets_router(deps.assets, deps.keys, urls)]
+    )
 
 
 def server_config(

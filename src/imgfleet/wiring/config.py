@@ -11,8 +11,17 @@ from imgfleet.core.limits import Limits
 from imgfleet.core.option_parser import compile_presets
 from imgfleet.core.options import ProcessingOptions
 from imgfleet.service.admission import AdmissionConfig
+from imgfleet.service.assets import AssetsConfig
 from imgfleet.service.delivery import DeliveryConfig
-from imgfleet.settings import FormatSettings, RenderSettings, Settings, SourceSettings
+from imgfleet.service.outbox_relay import RelayConfig
+from imgfleet.settings import (
+    EventSettings,
+    FormatSettings,
+    RenderSettings,
+    Settings,
+    SourceSettings,
+    StorageSettings,
+)
 
 CGROUP_LIMIT = Path("/sys/fs/cgroup/memory.max")  # cgroup v2: "max" or a byte count
 
@@ -95,3 +104,31 @@ def machine_memory(cgroup_limit: Path = CGROUP_LIMIT) -> int:
     except OSError:
         return physical
     return min(physical, int(limit)) if limit.isdigit() else physical
+
+
+def assets_config(settings: Settings) -> AssetsConfig:
+    return AssetsConfig(region=settings.region.name, limits=limits(settings))
+
+
+def relay_config(e: EventSettings) -> RelayConfig:
+    return RelayConfig(
+        interval=e.relay_interval, batch=100, retention=e.retention, max_backoff=30.0
+    )
+
+
+def blobs_url(s: StorageSettings) -> str:
+    """The blob store's URL: the setting, or the embedded store under the data folder."""
+    return s.blobs or f"file://{(s.data / 'blobs').resolve()}"
+
+
+def metadata_url(s: StorageSettings) -> str:
+    """The metadata store's URL: the setting, or SQLite in the data folder."""
+    return s.metadata or f"sqlite://{(s.data / 'imgfleet.db').resolve()}"
+
+
+def bus_url(settings: Settings) -> str:
+    """The event bus's URL; a NATS one names this region's stream unless it says otherwise."""
+    url = settings.events.bus
+    if url.startswith("nats://") and "region=" not in url:
+        url += ("&" if "?" in url else "?") + f"region={settings.region.name}"
+    return url

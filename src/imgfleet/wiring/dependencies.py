@@ -3,6 +3,7 @@ shutdown in reverse order. The web shell is not among them (`wiring.app` adds it
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -15,20 +16,31 @@ from imgfleet.core.lru import ByteLRU
 from imgfleet.core.rendition import Rendition
 from imgfleet.imaging.engine import VipsEngine, configure_vips
 from imgfleet.metrics import Metrics
-from imgfleet.ports import Clock, Engine, SourceLoader
+from imgfleet.ports import Clock, Engine, MetadataStore, SourceLoader
 from imgfleet.service import render_job
 from imgfleet.service.admission import Admission, Workers
+from imgfleet.service.api_keys import KeyService
+from imgfleet.service.asset_source import AssetSource
+from imgfleet.service.assets import AssetService
+from imgfleet.service.change_feed import ChangeFeed
+from imgfleet.service.collector import Collector
 from imgfleet.service.delivery import DeliveryService
+from imgfleet.service.outbox_relay import OutboxRelay
 from imgfleet.service.render_job import RenderJob, RenderResult
 from imgfleet.service.worker_processes import ProcessWorkers
 from imgfleet.service.worker_threads import ThreadWorkers
 from imgfleet.settings import RenderIsolation, Settings
-from imgfleet.wiring.backends import REGION_CACHES
+from imgfleet.wiring.backends import BLOB_STORES, EVENT_BUSES, METADATA_STORES, REGION_CACHES
 from imgfleet.wiring.config import (
     admission_config,
+    assets_config,
+    blobs_url,
+    bus_url,
     delivery_config,
     encoder_config,
     http_source_config,
+    metadata_url,
+    relay_config,
 )
 
 
@@ -37,6 +49,23 @@ class Dependencies:
     settings: Settings
     metrics: Metrics
     delivery: DeliveryService
+    assets: AssetService
+    keys: KeyService
+    relay: OutboxRelay
+    feed: ChangeFeed
+    collector: Collector
+
+
+@asynccontextmanager
+async def open_metadata(settings: Settings) -> AsyncIterator[MetadataStore]:
+    """The metadata store in settings, its migrations applied, while the block runs."""
+    if not settings.storage.metadata:
+        settings.storage.data.mkdir(parents=True, exist_ok=True)
+    store = await METADATA_STORES.open(metadata_url(settings.storage))
+    try:
+        yield store
+    finally:
+        await store.aclose()
 
 
 @asynccontextmanager
@@ -92,6 +121,15 @@ async def open_dependencies(
             region = REGION_CACHES.open(settings.cache.region)
             stack.push_async_callback(region.aclose)
 
+        clock = clock or SystemClock()
+        store = await stack.enter_async_context(open_metadata(settings))
+        blobs = BLOB_STORES.open(blobs_url(settings.storage))
+        stack.push_async_callback(blobs.aclose)
+        bus = EVENT_BUSES.open(bus_url(settings))
+        stack.push_async_callback(bus.aclose)
+        asset_source = AssetSource(store, blobs)
+        sources["asset"] = asset_source
+
         delivery = DeliveryService(
             delivery_config(settings),
             engine_version=engine.version,
@@ -99,13 +137,53 @@ async def open_dependencies(
             render=run_render,
             sources=sources,
             admission=admission,
-            clock=clock or SystemClock(),
+            clock=clock,
             metrics=metrics,
             result_cache=ByteLRU[str, Rendition](settings.cache.result_bytes, _rendition_size),
             source_cache=ByteLRU[str, bytes](settings.sources.cache_bytes, len),
             region_cache=region,
+            assets=asset_source,
         )
-        yield Dependencies(settings, metrics, delivery)
+        assets = AssetService(
+            assets_config(settings),
+            store=store,
+            blobs=blobs,
+            probe=engine.probe,
+            describe=render_job.describe_in_process
+            if processes
+            else functools.partial(render_job.describe, engine),
+            admission=admission,
+            clock=clock,
+            region_cache=region,
+            forget=delivery.forget_asset,
+        )
+        storage = settings.storage
+        deps = Dependencies(
+            settings,
+            metrics,
+            delivery,
+            assets,
+            KeyService(store, clock),
+            OutboxRelay(relay_config(settings.events), store, bus, clock),
+            ChangeFeed(store, delivery.forget_asset, storage.feed_interval),
+            Collector(
+                store, blobs, clock, grace=storage.delete_grace, interval=storage.collect_interval
+            ),
+        )
+        await deps.feed.poll()  # from the feed's present position on
+        tasks = [
+            asyncio.create_task(deps.relay.run(), name="outbox relay"),
+            asyncio.create_task(deps.feed.run(), name="change feed"),
+            asyncio.create_task(deps.collector.run(), name="collector"),
+        ]
+        stack.push_async_callback(_cancel, tasks)
+        yield deps
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _rendition_size(rendition: Rendition) -> int:

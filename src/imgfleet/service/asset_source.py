@@ -1,0 +1,94 @@
+"""`asset://<id>` sources: a delivery URL naming one of the region's assets, and the
+renditions made of it, stored in the blob store so that any node of the region (or this one,
+restarted) serves them without rendering.
+
+Every read that is not a hit of this node's memory checks the asset first, from a small
+catalog that the change feed keeps current: a deleted asset's URLs answer 410 on every node
+once the feed has brought the delete, and its renditions in the region cache or the blob
+store, if a purge missed any, can no longer be reached.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from imgfleet.core.assets import Asset, is_id, original_key, rendition_key
+from imgfleet.core.errors import BlobCorrupt, Gone, SourceNotFound, StorageUnavailable, TooLarge
+from imgfleet.core.lru import ByteLRU
+from imgfleet.core.rendition import Rendition
+from imgfleet.ports import BlobStore, MetadataStore
+
+log = logging.getLogger(__name__)
+
+SCHEME = "asset://"
+CATALOG_ENTRIES = 65_536  # assets whose record this node keeps in memory
+
+
+def asset_id_of(url: str) -> str | None:
+    """The id an `asset://` URL names; None for any other URL."""
+    if not url.startswith(SCHEME):
+        return None
+    asset_id = url[len(SCHEME) :]
+    if not is_id(asset_id):
+        raise SourceNotFound(f"source: no asset {asset_id!r:.40} (ids are 26 characters)")
+    return asset_id
+
+
+class AssetSource:
+    """Reads assets' originals and stored renditions (a `SourceLoader` for `asset`)."""
+
+    def __init__(
+        self, store: MetadataStore, blobs: BlobStore, entries: int = CATALOG_ENTRIES
+    ) -> None:
+        self.metadata = store
+        self.blobs = blobs
+        self._catalog: ByteLRU[str, Asset] = ByteLRU(entries, lambda asset: 1)
+
+    async def live(self, asset_id: str) -> Asset:
+        """The asset, if it is live: 404 when there is none, 410 once deleted."""
+        asset = self._catalog.get(asset_id)
+        if asset is None:
+            asset = await self.metadata.asset(asset_id)
+            if asset is None:
+                raise SourceNotFound(f"source: no asset {asset_id}")
+            self._catalog.put(asset_id, asset)
+        if not asset.live:
+            raise Gone(f"source: asset {asset_id} was deleted")
+        return asset
+
+    def forget(self, asset_id: str) -> None:
+        """Drop what this node remembers of the asset: it changed or went."""
+        self._catalog.pop(asset_id)
+
+    async def fetch(self, url: str, max_bytes: int) -> bytes:
+        asset_id = asset_id_of(url)
+        if asset_id is None:
+            raise SourceNotFound(f"source: not an asset URL: {url!r:.60}")
+        asset = await self.live(asset_id)
+        if asset.bytes > max_bytes:
+            raise TooLarge(f"source is {asset.bytes} bytes; the limit is {max_bytes}")
+        data = await self.blobs.get(original_key(asset.sha256), sha256=asset.sha256)
+        if data is None:
+            raise BlobCorrupt(f"asset {asset_id}: its original is missing from the blob store")
+        return data
+
+    async def stored(self, asset_id: str, key: str) -> Rendition | None:
+        """The rendition stored under `key`; None when there is none or the store fails."""
+        try:
+            blob = await self.blobs.get(rendition_key(asset_id, key))
+        except StorageUnavailable:
+            return None
+        if blob is None:
+            return None
+        media_type, newline, body = blob.partition(b"\n")
+        if not newline:
+            return None
+        return Rendition(body, media_type.decode("ascii", "replace"))
+
+    async def store(self, asset_id: str, key: str, rendition: Rendition) -> None:
+        """Keep a rendition for the region; a failure costs only a later render."""
+        blob = rendition.media_type.encode("ascii") + b"\n" + rendition.body
+        try:
+            await self.blobs.put(rendition_key(asset_id, key), blob)
+        except StorageUnavailable as error:
+            log.warning("rendition of asset %s not stored: %s", asset_id, error)

@@ -1,0 +1,278 @@
+"""A tenant's assets: upload, read, edit, delete, list.
+
+The order of an upload's writes is what keeps a crash harmless: the original's bytes are
+stored (atomically) before the metadata that points at them, and the metadata commits with
+its outbox event in one transaction. A crash before the commit leaves at most bytes that no
+asset names, which the collector (`service/collector.py`) removes after the grace period; a
+crash after it leaves an event the relay publishes at its next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+
+from imgfleet.core import limits
+from imgfleet.core.appearance import Appearance
+from imgfleet.core.assets import (
+    Asset,
+    AssetEvent,
+    EventType,
+    Page,
+    decode_cursor,
+    encode_cursor,
+    is_id,
+    new_id,
+    original_key,
+    rendition_prefix,
+    sha256_of,
+)
+from imgfleet.core.errors import (
+    BadRequest,
+    BlobCorrupt,
+    CacheUnavailable,
+    Conflict,
+    Gone,
+    IdempotencyConflict,
+    NotFound,
+    StorageUnavailable,
+    TooLarge,
+    UnsupportedMedia,
+)
+from imgfleet.core.hlc import Hlc, tick
+from imgfleet.core.source import SourceInfo
+from imgfleet.ports import BlobStore, Clock, IdempotencyRecord, MetadataStore, RegionCache
+from imgfleet.service.admission import Admission
+
+log = logging.getLogger(__name__)
+
+GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream"})
+UPDATE_ATTEMPTS = 3  # compare-and-set rounds before a concurrent edit wins with 409
+DESCRIBE_SECONDS = 10.0  # deadline of an upload's placeholder
+
+
+@dataclass(frozen=True, slots=True)
+class AssetsConfig:
+    region: str  # this region's id: an upload's home, its clocks' tie-breaker
+    limits: limits.Limits  # the delivery limits apply to uploads too
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    asset: Asset
+    created: bool  # False: the tenant had these bytes already, and this is that asset
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """A PATCH: `tags` replace the asset's when given; `metadata` is merged (RFC 7396):
+    a key set to None is removed."""
+
+    tags: tuple[str, ...] | None = None
+    metadata: Mapping[str, str | None] | None = None
+
+
+class HlcClock:
+    """This node's hybrid logical clock: every write it stamps sorts after the last."""
+
+    def __init__(self, region: str, clock: Clock) -> None:
+        self._clock = clock
+        self._last = Hlc(0, 0, region)
+
+    def now(self) -> Hlc:
+        self._last = tick(self._last, int(self._clock.time() * 1000))
+        return self._last
+
+
+class AssetService:
+    def __init__(
+        self,
+        config: AssetsConfig,
+        *,
+        store: MetadataStore,
+        blobs: BlobStore,
+        probe: Callable[[bytes], SourceInfo],
+        describe: Callable[[bytes], Appearance],
+        admission: Admission,
+        clock: Clock,
+        region_cache: RegionCache | None = None,
+        forget: Callable[[str], object] = lambda asset_id: None,
+        entropy: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.blobs = blobs
+        self.probe = probe  # reads a header in this process
+        self.describe = describe  # decodes: runs on an admitted worker
+        self.admission = admission
+        self.clock = clock
+        self.hlc = HlcClock(config.region, clock)
+        self.region_cache = region_cache
+        self.forget = forget  # drops an asset from this node's memory (renditions included)
+        self.entropy = entropy
+
+    async def upload(
+        self, tenant: str, data: bytes, content_type: str | None, idempotency_key: str | None
+    ) -> Upload:
+        """Store `data` as the tenant's asset, or return the one with the same bytes."""
+        if not data:
+            raise BadRequest("body: expected an image, received 0 bytes")
+        lim = self.config.limits
+        if len(data) > lim.max_src_bytes:
+            raise TooLarge(f"upload is {len(data)} bytes; the limit is {lim.max_src_bytes}")
+        sha256 = await asyncio.to_thread(sha256_of, data)
+        record = None
+        if idempotency_key is not None:
+            done = await self._retried(tenant, idempotency_key, sha256)
+            if done is not None:
+                return done
+            record = IdempotencyRecord(tenant, idempotency_key, sha256, "", 0.0)
+        info = self.probe(data)
+        _check_media_type(content_type, info)
+        limits.check_source(info, lim)
+        place = self.admission.reserve()
+        try:
+            deadline = self.clock.monotonic() + DESCRIBE_SECONDS
+            cost = info.width * info.height * 4  # one frame, decoded at most once
+            appearance = await self.admission.run(
+                place, self.describe, data, cost=cost, deadline=deadline
+            )
+        finally:
+            place.release()
+        await self.blobs.put(original_key(sha256), data)
+        now = self.clock.time()
+        asset = Asset(
+            id=self._new_id(now),
+            tenant=tenant,
+            sha256=sha256,
+            format=info.format,
+            width=info.width,
+            height=info.height,
+            bytes=len(data),
+            created=now,
+            home_region=self.config.region,
+            placeholder=appearance.placeholder,
+            dominant_color=appearance.dominant_color,
+            hlc=self.hlc.now(),
+        )
+        if record is not None:
+            # An answer replayed for this key is "created" exactly when the record's time is
+            # the asset's own (a key that found existing bytes gets another time).
+            record = replace(record, asset_id=asset.id, created=now)
+        try:
+            stored = await self.store.insert_asset(self._event(EventType.STORED, asset), record)
+        except IdempotencyConflict:
+            assert idempotency_key is not None  # only a recorded key conflicts
+            done = await self._retried(tenant, idempotency_key, sha256)
+            if done is None:
+                raise
+            return done
+        return Upload(stored, created=stored.id == asset.id)
+
+    async def _retried(self, tenant: str, key: str, sha256: str) -> Upload | None:
+        """The answer to an earlier upload under `key`; None when there was none."""
+        record = await self.store.idempotency(tenant, key)
+        if record is None:
+            return None
+        if record.sha256 != sha256:
+            raise IdempotencyConflict(
+                f"Idempotency-Key {key!r} was used for other bytes (sha256 {record.sha256}); "
+                "use a new key for a new upload"
+            )
+        asset = await self.get(tenant, record.asset_id)
+        return Upload(asset, created=asset.created == record.created)
+
+    async def get(self, tenant: str, asset_id: str) -> Asset:
+        """The tenant's live asset: 404 when it has none by this id, 410 once deleted."""
+        asset = await self.store.asset(asset_id, tenant) if is_id(asset_id) else None
+        if asset is None:
+            raise NotFound(f"no asset {asset_id!r:.40}")
+        if not asset.live:
+            raise Gone(f"asset {asset_id} was deleted")
+        return asset
+
+    async def original(self, tenant: str, asset_id: str) -> tuple[Asset, bytes]:
+        asset = await self.get(tenant, asset_id)
+        data = await self.blobs.get(original_key(asset.sha256), sha256=asset.sha256)
+        if data is None:
+            raise BlobCorrupt(f"asset {asset_id}: its original is missing from the blob store")
+        return asset, data
+
+    async def page(self, tenant: str, cursor: str | None, limit: int) -> Page:
+        try:
+            after = None if cursor is None else decode_cursor(cursor)
+        except ValueError as error:
+            raise BadRequest(str(error)) from None
+        assets = await self.store.assets(tenant, after, limit + 1)
+        more = len(assets) > limit
+        listed = tuple(assets[:limit])
+        return Page(listed, encode_cursor(listed[-1].id) if more else None)
+
+    async def edit(self, tenant: str, asset_id: str, edit: Edit) -> Asset:
+        for _ in range(UPDATE_ATTEMPTS):
+            current = await self.get(tenant, asset_id)
+            metadata = dict(current.metadata)
+            for name, value in (edit.metadata or {}).items():
+                if value is None:
+                    metadata.pop(name, None)
+                else:
+                    metadata[name] = value
+            changed = replace(
+                current,
+                tags=current.tags if edit.tags is None else edit.tags,
+                metadata=MappingProxyType(metadata),
+                hlc=self.hlc.now(),
+            )
+            if await self.store.update_asset(self._event(EventType.UPDATED, changed), current):
+                self.forget(asset_id)
+                return changed
+        raise Conflict(f"asset {asset_id} is being changed by another request; retry")
+
+    async def delete(self, tenant: str, asset_id: str) -> Asset:
+        """Leave a tombstone, then purge the asset's renditions; its bytes stay until the
+        collector finds them unused past the grace period."""
+        for _ in range(UPDATE_ATTEMPTS):
+            current = await self.get(tenant, asset_id)
+            tombstone = replace(current, deleted=self.clock.time(), hlc=self.hlc.now())
+            if await self.store.update_asset(self._event(EventType.DELETED, tombstone), current):
+                self.forget(asset_id)
+                await self.purge_renditions(asset_id)
+                return tombstone
+        raise Conflict(f"asset {asset_id} is being changed by another request; retry")
+
+    async def purge_renditions(self, asset_id: str) -> None:
+        """Remove an asset's stored renditions and their region-cache copies. Best effort:
+        what a failure leaves is unreachable (every read checks the asset first) and goes with
+        the next purge or the cache's own expiry."""
+        prefix = rendition_prefix(asset_id)
+        try:
+            async for blob in self.blobs.list(prefix):
+                await self.blobs.delete(blob.key)
+                if self.region_cache is not None:
+                    await self.region_cache.delete(blob.key.removeprefix(prefix))
+        except (StorageUnavailable, CacheUnavailable) as error:
+            log.warning("purge of asset %s renditions stopped: %s", asset_id, error)
+
+    def _event(self, kind: EventType, asset: Asset) -> AssetEvent:
+        return AssetEvent(self._new_id(self.clock.time()), kind, asset)
+
+    def _new_id(self, now: float) -> str:
+        return new_id(int(now * 1000), self.entropy(10))
+
+
+def _check_media_type(content_type: str | None, info: SourceInfo) -> None:
+    """A declared image type must be the one the bytes are; a generic one is fine."""
+    if content_type is None:
+        return
+    declared = content_type.partition(";")[0].strip().lower()
+    if declared in GENERIC_TYPES or not declared:
+        return
+    actual = info.format.media_type
+    if declared != actual:
+        raise UnsupportedMedia(
+            f"Content-Type: the body is {actual}, but the request says {declared!r:.60}"
+        )
