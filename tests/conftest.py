@@ -13,7 +13,9 @@ from collections.abc import Generator
 
 import pytest
 
-pytest_plugins = ("pytester",)  # tests/unit/test_require_services.py runs pytest in pytest
+# pytester: tests/unit/test_require_services.py runs pytest in pytest; tests.seaweedfs: the
+# `seaweedfs` fixture, an S3 server for the blob store's tests.
+pytest_plugins = ("pytester", "tests.seaweedfs")
 
 REQUIRE_SERVICES = "IMGFLEET_REQUIRE_SERVICES"
 
