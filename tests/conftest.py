@@ -15,7 +15,9 @@ import pytest
 
 from tests.nats_server import NatsServer, running_nats_server
 
-pytest_plugins = ("pytester",)  # tests/unit/test_require_services.py runs pytest in pytest
+# pytester: tests/unit/test_require_services.py runs pytest in pytest; tests.seaweedfs: the
+# `seaweedfs` fixture, an S3 server for the blob store's tests.
+pytest_plugins = ("pytester", "tests.seaweedfs")
 
 REQUIRE_SERVICES = "IMGFLEET_REQUIRE_SERVICES"
 

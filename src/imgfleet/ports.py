@@ -121,10 +121,13 @@ class BlobStore(Protocol):
     renditions (`core.assets.rendition_key`).
 
     A `put` is atomic: a reader sees all of the bytes or none, and a crash leaves no partial
-    object under the key. A missing object is `None`, not an error. Adapters raise
-    `StorageUnavailable` when the backend fails or does not answer in time,
-    `StorageDenied` when it refuses our credentials, and `BlobCorrupt` when `get` was given
-    the sha256 the bytes must have and they do not.
+    object under the key. A missing object is `None`, not an error. `list` yields the keys
+    that start with a prefix, in key order (as text). Keys and prefixes follow
+    `core.blobs` (segments of letters, digits and `_` joined by "/"); another is a bug of
+    the caller: `ValueError`. No key is also the folder of others (`a` and `a/b`): a
+    filesystem cannot hold both. Adapters raise `StorageUnavailable` when the backend
+    fails or does not answer in time, `StorageDenied` when it refuses our credentials,
+    and `BlobCorrupt` when `get` was given the sha256 the bytes must have and they do not.
     """
 
     async def put(self, key: str, data: bytes) -> None: ...

@@ -2,9 +2,8 @@
 
 Settings name each backend by URL and the scheme picks its adapter, built by the adapter's
 `from_url` (which reads the options it knows from the query and refuses any other). A port
-is a `Backends` table; a new adapter is one row, a new port (the blob store, the metadata
-store and the event bus come next: `file://`, `s3://`, `sqlite:///`, `postgresql://`,
-`nats://`) one table.
+is a `Backends` table; a new adapter is one row, a new port (the metadata store and the
+event bus come next: `sqlite:///`, `postgresql://`, `nats://`) one table.
 """
 
 from __future__ import annotations
@@ -13,12 +12,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from imgfleet.adapters.blob.fs import FsBlobStore
+from imgfleet.adapters.blob.memory import MemoryBlobStore
 from imgfleet.adapters.bus.memory import InProcessEventBus
 from imgfleet.adapters.bus.nats import NatsEventBus
 from imgfleet.adapters.cache.memory import MemoryCache
 from imgfleet.adapters.cache.redis import RedisCache
 from imgfleet.core.backend_url import scheme_of
-from imgfleet.ports import EventBus, RegionCache
+from imgfleet.ports import BlobStore, EventBus, RegionCache
 
 T = TypeVar("T")
 
@@ -45,4 +46,17 @@ REGION_CACHES: Backends[RegionCache] = Backends(
 )
 EVENT_BUSES: Backends[EventBus] = Backends(
     "IMGFLEET_EVENTS__BUS", {"memory": InProcessEventBus.from_url, "nats": NatsEventBus.from_url}
+)
+
+
+def _s3_blob_store(url: str) -> BlobStore:
+    """Imports the S3 client (aiobotocore, aiohttp: about half a second) only when used."""
+    from imgfleet.adapters.blob.s3 import S3BlobStore
+
+    return S3BlobStore.from_url(url)
+
+
+BLOB_STORES: Backends[BlobStore] = Backends(
+    "IMGFLEET_STORAGE__BLOBS",
+    {"memory": MemoryBlobStore.from_url, "file": FsBlobStore.from_url, "s3": _s3_blob_store},
 )
