@@ -123,6 +123,8 @@ async def open_dependencies(
 
         clock = clock or SystemClock()
         store = await stack.enter_async_context(open_metadata(settings))
+        if not settings.storage.blobs:
+            (settings.storage.data / "blobs").mkdir(parents=True, exist_ok=True)
         blobs = BLOB_STORES.open(blobs_url(settings.storage))
         stack.push_async_callback(blobs.aclose)
         bus = EVENT_BUSES.open(bus_url(settings))
