@@ -2,21 +2,24 @@
 
 Settings name each backend by URL and the scheme picks its adapter, built by the adapter's
 `from_url` (which reads the options it knows from the query and refuses any other). A port
-is a `Backends` table; a new adapter is one row, a new port (the blob store, the metadata
-store and the event bus come next: `file://`, `s3://`, `sqlite:///`, `postgresql://`,
-`nats://`) one table.
+is a `Backends` table; a new adapter is one row, a new port (the blob store and the event bus
+come next: `file://`, `s3://`, `nats://`) one table. A port whose adapters connect before
+they can be used (the metadata store, which migrates its schema) has `from_url` check the
+URL at once and return an awaitable of the opened adapter: `await TABLE.open(url)`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from imgfleet.adapters.cache.memory import MemoryCache
 from imgfleet.adapters.cache.redis import RedisCache
+from imgfleet.adapters.meta.postgres import PostgresMetadataStore
+from imgfleet.adapters.meta.sqlite import SqliteMetadataStore
 from imgfleet.core.backend_url import scheme_of
-from imgfleet.ports import RegionCache
+from imgfleet.ports import MetadataStore, RegionCache
 
 T = TypeVar("T")
 
@@ -40,4 +43,9 @@ class Backends(Generic[T]):
 
 REGION_CACHES: Backends[RegionCache] = Backends(
     "IMGFLEET_CACHE__REGION", {"memory": MemoryCache.from_url, "redis": RedisCache.from_url}
+)
+
+METADATA_STORES: Backends[Awaitable[MetadataStore]] = Backends(
+    "IMGFLEET_STORAGE__METADATA",
+    {"sqlite": SqliteMetadataStore.from_url, "postgresql": PostgresMetadataStore.from_url},
 )
