@@ -2,13 +2,15 @@
 
 Settings name each backend by URL and the scheme picks its adapter, built by the adapter's
 `from_url` (which reads the options it knows from the query and refuses any other). A port
-is a `Backends` table; a new adapter is one row, a new port (the metadata store and the
-event bus come next: `sqlite:///`, `postgresql://`, `nats://`) one table.
+is a `Backends` table; a new adapter is one row, a new port one table. A port whose
+adapters connect before they can be used (the metadata store, which migrates its schema)
+has `from_url` check the URL at once and return an awaitable of the opened adapter:
+`await TABLE.open(url)`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -18,8 +20,10 @@ from imgfleet.adapters.bus.memory import InProcessEventBus
 from imgfleet.adapters.bus.nats import NatsEventBus
 from imgfleet.adapters.cache.memory import MemoryCache
 from imgfleet.adapters.cache.redis import RedisCache
+from imgfleet.adapters.meta.postgres import PostgresMetadataStore
+from imgfleet.adapters.meta.sqlite import SqliteMetadataStore
 from imgfleet.core.backend_url import scheme_of
-from imgfleet.ports import BlobStore, EventBus, RegionCache
+from imgfleet.ports import BlobStore, EventBus, MetadataStore, RegionCache
 
 T = TypeVar("T")
 
@@ -59,4 +63,9 @@ def _s3_blob_store(url: str) -> BlobStore:
 BLOB_STORES: Backends[BlobStore] = Backends(
     "IMGFLEET_STORAGE__BLOBS",
     {"memory": MemoryBlobStore.from_url, "file": FsBlobStore.from_url, "s3": _s3_blob_store},
+)
+
+METADATA_STORES: Backends[Awaitable[MetadataStore]] = Backends(
+    "IMGFLEET_STORAGE__METADATA",
+    {"sqlite": SqliteMetadataStore.from_url, "postgresql": PostgresMetadataStore.from_url},
 )

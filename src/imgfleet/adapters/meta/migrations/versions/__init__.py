@@ -1,0 +1,1 @@
+"""The revisions, oldest first by `down_revision`; alembic reads every file but this one."""
