@@ -28,8 +28,13 @@ async def api(app: AppUnderTest) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def upload(client: httpx.AsyncClient, data: bytes = PHOTO, **headers: str) -> httpx.Response:
-    headers.setdefault("content-type", "image/jpeg")
+async def upload(
+    client: httpx.AsyncClient,
+    data: bytes = PHOTO,
+    content_type: str = "image/jpeg",
+    **headers: str,
+) -> httpx.Response:
+    headers["content-type"] = content_type
     return await client.post("/v1/assets", content=data, headers=headers)
 
 

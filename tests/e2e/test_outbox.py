@@ -51,6 +51,7 @@ def stream_events(url: str) -> list[tuple[str, str]]:
 def test_an_event_committed_before_a_crash_is_published_after_the_restart_once(
     tmp_path: Path,
 ) -> None:
+    (tmp_path / "nats").mkdir()
     with running_nats_server(tmp_path / "nats") as nats_server:
         env = {
             **os.environ,
