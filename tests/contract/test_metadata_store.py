@@ -9,9 +9,8 @@ import os
 import socket
 import sqlite3
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -35,23 +34,9 @@ from imgfleet.core.hlc import Hlc
 from imgfleet.core.options import ImageFormat
 from imgfleet.ports import IdempotencyRecord, MetadataStore
 from imgfleet.wiring.backends import METADATA_STORES
+from tests.postgres import POSTGRES, postgres_schema
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 T0 = 1_765_000_000.0
-
-
-def postgres_reachable() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
-def need_postgres() -> None:
-    """Skip without PostgreSQL; under IMGFLEET_REQUIRE_SERVICES=1 the skip fails the run."""
-    if not postgres_reachable():
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
 
 
 @dataclass
@@ -65,20 +50,6 @@ class Case:
         assert isinstance(store, SqlMetadataStore)
         self.opened.append(store)
         return store
-
-
-@asynccontextmanager
-async def postgres_schema() -> AsyncIterator[str]:
-    """The test database's URL, its tables in a new schema that is dropped afterwards."""
-    need_postgres()
-    name = f"t_{uuid.uuid4().hex}"
-    admin = await asyncpg.connect(POSTGRES)
-    try:
-        await admin.execute(f"CREATE SCHEMA {name}")
-        yield f"{POSTGRES}?schema={name}&pool=4"
-    finally:
-        await admin.execute(f"DROP SCHEMA {name} CASCADE")
-        await admin.close()
 
 
 @pytest.fixture
