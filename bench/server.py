@@ -39,7 +39,9 @@ class Server:
     def __init__(self, env: dict[str, str], log_path: Path, ready_timeout: float = 60.0) -> None:
         self.port = free_port()
         self.base_url = f"http://{HOST}:{self.port}"
-        self.env = {**os.environ, **env}
+        # The embedded backends' files beside the log, unless the caller says where.
+        data = {"IMGFLEET_STORAGE__DATA": str(log_path.parent / f"data-{self.port}")}
+        self.env = {**data, **os.environ, **env}
         self.log_path = log_path
         self.ready_timeout = ready_timeout
         self.process: subprocess.Popen[bytes] | None = None

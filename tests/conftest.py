@@ -67,3 +67,17 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
     4222). A test that stops it must start it again; most use a region of their own."""
     with running_nats_server(tmp_path_factory.mktemp("nats")) as server:
         yield server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def embedded_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Settings' default data folder (`storage.data`, relative to the working directory) in a
+    temporary folder, so no test writes the embedded backends' files into the checkout."""
+    name = "IMGFLEET_STORAGE__DATA"
+    before = os.environ.get(name)
+    os.environ[name] = str(tmp_path_factory.mktemp("data"))
+    yield
+    if before is None:
+        del os.environ[name]
+    else:
+        os.environ[name] = before

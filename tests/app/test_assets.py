@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
+from imgfleet.adapters.bus.memory import InProcessEventBus
 from imgfleet.core.api_keys import Scope
+from imgfleet.core.assets import EventType
 from tests import imagegen
 from tests.app.conftest import AppFactory, AppUnderTest
 
@@ -236,3 +239,22 @@ async def test_the_openapi_document_describes_the_asset_routes(api: httpx.AsyncC
     upload_body = document["paths"]["/assets"]["post"]["requestBody"]["content"]
     assert {"image/*", "multipart/form-data"} <= set(upload_body)
     assert json.dumps(document)  # serialisable as it is served
+
+
+async def test_each_change_is_published_on_the_event_bus_in_order(
+    app: AppUnderTest, api: httpx.AsyncClient
+) -> None:
+    bus = app.deps.relay.bus
+    assert isinstance(bus, InProcessEventBus)
+    events = bus.subscribe()
+    asset = (await upload(api)).json()
+    await api.patch(f"/v1/assets/{asset['id']}", json={"tags": ["a"]})
+    await api.delete(f"/v1/assets/{asset['id']}")
+    received = [await asyncio.wait_for(anext(events), 5) for _ in range(3)]
+    assert [event.type for event in received] == [
+        EventType.STORED,
+        EventType.UPDATED,
+        EventType.DELETED,
+    ]
+    assert {event.asset.id for event in received} == {asset["id"]}
+    assert received[2].asset.deleted is not None

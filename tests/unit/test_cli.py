@@ -78,3 +78,25 @@ def test_json_log_lines_carry_extra_fields() -> None:
     )
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "request" and line["request_id"] == "r1" and line["level"] == "info"
+
+
+def test_keys_are_created_listed_without_secrets_and_revoked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("IMGFLEET_STORAGE__DATA", str(tmp_path / "data"))
+    main(["keys", "create", "--tenant", "acme", "--scope", "assets:read"])
+    created = capsys.readouterr()
+    bearer = created.out.strip()
+    assert bearer.startswith("ifk_") and "shown once" in created.err
+    main(["keys", "list", "--tenant", "acme"])
+    [line] = capsys.readouterr().out.splitlines()
+    listed = json.loads(line)
+    assert listed["scopes"] == ["assets:read"] and listed["revoked"] is None
+    assert bearer.split("_")[2] not in line  # the secret is never shown again
+    main(["keys", "revoke", listed["id"]])
+    main(["keys", "list"])
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["revoked"] is not None
+    with pytest.raises(SystemExit, match="no key 'nope'"):
+        main(["keys", "revoke", "nope"])
+    with pytest.raises(SystemExit, match="tenant: expected"):
+        main(["keys", "create", "--tenant", "Bad Tenant!"])
