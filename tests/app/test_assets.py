@@ -13,7 +13,7 @@ from imgfleet.adapters.bus.memory import InProcessEventBus
 from imgfleet.core.api_keys import Scope
 from imgfleet.core.assets import EventType
 from tests import imagegen
-from tests.app.conftest import AppFactory, AppUnderTest
+from tests.app.conftest import AppFactory, AppUnderTest, signed
 
 PHOTO = imagegen.jpeg(400, 300)
 
@@ -168,9 +168,10 @@ async def test_a_deleted_assets_urls_answer_410_cached_renditions_included(
         (b"not an image at all", "application/octet-stream", 415, "unsupported"),
         (PHOTO, "text/plain", 415, "unsupported"),
         (PHOTO, "image/png", 415, "unsupported"),
+        (imagegen.truncated(PHOTO), "image/jpeg", 415, "unsupported"),
         (imagegen.png_bomb(), "image/png", 422, "over_limit"),
     ],
-    ids=["empty", "not-an-image", "text-type", "type-mismatch", "bomb"],
+    ids=["empty", "not-an-image", "text-type", "type-mismatch", "truncated", "bomb"],
 )
 async def test_bad_uploads_get_a_precise_4xx(
     api: httpx.AsyncClient, data: bytes, content_type: str, status: int, reason: str
@@ -258,3 +259,15 @@ async def test_each_change_is_published_on_the_event_bus_in_order(
     ]
     assert {event.asset.id for event in received} == {asset["id"]}
     assert received[2].asset.deleted is not None
+
+
+async def test_an_asset_url_may_be_plain_and_an_unknown_asset_is_404(
+    api: httpx.AsyncClient,
+) -> None:
+    asset = (await upload(api)).json()
+    plain = await api.get(signed("rs:fit:100:100", f"asset://{asset['id']}", "png", plain=True))
+    assert plain.status_code == 200 and plain.headers["content-type"] == "image/png"
+    unknown = await api.get(signed("", "asset://01hzzzzzzzzzzzzzzzzzzzzzzz", "png"))
+    assert unknown.status_code == 404
+    malformed = await api.get(signed("", "asset://nope", "png"))
+    assert malformed.status_code == 404
