@@ -125,12 +125,10 @@ class AssetService:
         if len(data) > lim.max_src_bytes:
             raise TooLarge(f"upload is {len(data)} bytes; the limit is {lim.max_src_bytes}")
         sha256 = await asyncio.to_thread(sha256_of, data)
-        record = None
         if idempotency_key is not None:
             done = await self._retried(tenant, idempotency_key, sha256)
             if done is not None:
                 return done
-            record = IdempotencyRecord(tenant, idempotency_key, sha256, "", 0.0)
         info = self.probe(data)
         _check_media_type(content_type, info)
         limits.check_source(info, lim)
@@ -159,10 +157,12 @@ class AssetService:
             dominant_color=appearance.dominant_color,
             hlc=self.hlc.now(),
         )
-        if record is not None:
-            # An answer replayed for this key is "created" exactly when the record's time is
-            # the asset's own (a key that found existing bytes gets another time).
-            record = replace(record, asset_id=asset.id, created=now)
+        # An answer replayed for this key is "created" exactly when the record's time is the
+        # asset's own: a key whose upload found the tenant's existing bytes points at an
+        # asset created earlier.
+        record = None
+        if idempotency_key is not None:
+            record = IdempotencyRecord(tenant, idempotency_key, sha256, asset.id, now)
         try:
             stored = await self.store.insert_asset(self._event(EventType.STORED, asset), record)
         except IdempotencyConflict:
