@@ -36,7 +36,7 @@ def load_settings() -> Settings:
 def check(settings: Settings) -> None:
     """Build everything the service would build at start, so bad settings fail here."""
     from imgfleet.wiring.backends import REGION_CACHES
-    from imgfleet.wiring.config import delivery_config
+    from imgfleet.wiring.config import delivery_config, s3_source_config
 
     root = settings.sources.local_root
     if root is not None and not root.is_dir():
@@ -45,6 +45,10 @@ def check(settings: Settings) -> None:
         delivery_config(settings)
     except (ImgfleetError, ValueError) as error:
         raise SystemExit(f"invalid setting IMGFLEET_SECURITY__PRESETS: {error}") from None
+    try:
+        s3_source_config(settings.sources)
+    except ValueError as error:
+        raise SystemExit(f"invalid setting {error}") from None
     if settings.cache.region:
         try:
             cache = REGION_CACHES.open(settings.cache.region)  # parses; connects lazily

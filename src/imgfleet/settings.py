@@ -152,8 +152,28 @@ class SourceSettings(_Section):
         64 * 1024 * 1024, ge=0, description="Bytes of downloaded sources kept in memory."
     )
     user_agent: str = Field("imgfleet", description="User-Agent sent to origins.")
+    s3_buckets: CommaList = Field(
+        (),
+        description="S3 buckets that `s3://bucket/key` sources may read, comma-separated "
+        "(imgproxy's `IMGPROXY_USE_S3` with an allowlist). Empty: S3 sources are refused "
+        "(403). Credentials come from the standard AWS chain (`AWS_ACCESS_KEY_ID` and "
+        "`AWS_SECRET_ACCESS_KEY`, a profile, an instance role), as for the blob store; the "
+        "identity needs s3:GetObject (s3:GetObjectVersion for `?<version id>`) and "
+        "s3:ListBucket, without which S3 answers a missing key with 403. S3 refusing the "
+        "identity answers 502; `connect_timeout` and `download_timeout` apply.",
+    )
+    s3_endpoint: str = Field(
+        "",
+        description="URL of the S3 API server `s3://` sources are read from (SeaweedFS, "
+        "MinIO, ...), addressed path-style. Empty: AWS.",
+    )
+    s3_region: str = Field(
+        "",
+        description="Signing region of `s3://` sources. Empty: the AWS chain's "
+        "(`AWS_REGION`, the config file).",
+    )
 
-    _split = field_validator("allowed_prefixes", mode="before")(_split)
+    _split = field_validator("allowed_prefixes", "s3_buckets", mode="before")(_split)
 
 
 class LimitSettings(_Section):

@@ -8,4 +8,5 @@ class AioConfig:
         read_timeout: float = ...,
         retries: Mapping[str, str | int] = ...,
         s3: Mapping[str, str] = ...,
+        max_pool_connections: int = ...,
     ) -> None: ...

@@ -220,7 +220,8 @@ async def test_expires_caps_max_age_and_past_expiry_is_404(client: httpx.AsyncCl
         (signed("w:10", "local:///bomb.png"), 422, "over_limit"),
         (signed("w:10", "http://169.254.169.254/latest", plain=True), 403, "forbidden_source"),
         ("/", 400, "bad_request"),
-        (signed("w:10", "s3://bucket/key.jpg", plain=True), 400, "bad_request"),
+        (signed("w:10", "s3://bucket/key.jpg", plain=True), 403, "forbidden_source"),  # off
+        (signed("w:10", "gs://bucket/key.jpg", plain=True), 400, "bad_request"),
     ],
 )
 async def test_errors_are_precise(

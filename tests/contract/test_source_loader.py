@@ -1,9 +1,11 @@
-"""The SourceLoader port: one behaviour suite, run against every adapter and the test double."""
+"""The SourceLoader port: one behaviour suite, run against every adapter and the test double
+(the S3 one against SeaweedFS on loopback)."""
 
 from __future__ import annotations
 
 import functools
 import threading
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -13,9 +15,11 @@ import pytest
 
 from imgfleet.adapters.source.http import HttpSource, HttpSourceConfig
 from imgfleet.adapters.source.local import LocalSource
+from imgfleet.adapters.source.s3 import S3Source, S3SourceConfig
 from imgfleet.core.errors import SourceNotFound, TooLarge
 from imgfleet.ports import SourceLoader
 from imgfleet.testing import MemorySource
+from tests.seaweedfs import SeaweedFs, aws_environment
 
 
 @dataclass
@@ -41,7 +45,7 @@ def http_origin(tmp_path: Path) -> Iterator[str]:
     server.server_close()
 
 
-@pytest.fixture(params=["memory", "local", "http"])
+@pytest.fixture(params=["memory", "local", "http", "s3"])
 async def case(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Case]:
     if request.param == "memory":
         memory = MemorySource()
@@ -59,6 +63,28 @@ async def case(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
 
     if request.param == "local":
         yield Case(LocalSource(tmp_path), lambda n, d: "local:///" + put_file(n, d))
+        return
+    if request.param == "s3":
+        seaweedfs: SeaweedFs = request.getfixturevalue("seaweedfs")
+        aws_environment(request.getfixturevalue("monkeypatch"), seaweedfs.reader)  # reads only
+        prefix = f"sources/{uuid.uuid4().hex}"  # each test has its own part of the bucket
+        s3 = S3Source(
+            S3SourceConfig(
+                buckets=frozenset({seaweedfs.bucket}),
+                endpoint=seaweedfs.endpoint,
+                region=seaweedfs.region,
+            )
+        )
+
+        def put_object(name: str, data: bytes) -> str:
+            key = f"{prefix}/{name}"
+            seaweedfs.client().put_object(Bucket=seaweedfs.bucket, Key=key, Body=data)
+            return f"s3://{seaweedfs.bucket}/{key}"
+
+        try:
+            yield Case(s3, put_object)
+        finally:
+            await s3.aclose()
         return
     base = request.getfixturevalue("http_origin")
     config = HttpSourceConfig(allowed_prefixes=(base + "/",), allow_private_networks=True)

@@ -404,8 +404,12 @@ class DeliveryService:
                 raise ForbiddenSource(
                     "local sources are not enabled: set IMGFLEET_SOURCES__LOCAL_ROOT"
                 )
+            if scheme == "s3":
+                raise ForbiddenSource(
+                    "s3 sources are not enabled: set IMGFLEET_SOURCES__S3_BUCKETS"
+                )
             raise BadRequest(
-                f"source: expected an asset://, local:// or http(s):// URL, received {url!r}"
+                f"source: expected an asset://, local://, http(s):// or s3:// URL, received {url!r}"
             )
         try:
             data = await loader.fetch(url, max_bytes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imgfleet.adapters.source.http import HttpSourceConfig
 from imgfleet.core.encoding import EncoderConfig, Qualities
@@ -21,7 +22,11 @@ from imgfleet.settings import (
     Settings,
     SourceSettings,
     StorageSettings,
+    env_name,
 )
+
+if TYPE_CHECKING:
+    from imgfleet.adapters.source.s3 import S3SourceConfig
 
 CGROUP_LIMIT = Path("/sys/fs/cgroup/memory.max")  # cgroup v2: "max" or a byte count
 
@@ -84,6 +89,27 @@ def http_source_config(s: SourceSettings) -> HttpSourceConfig:
         max_redirects=s.max_redirects,
         user_agent=s.user_agent,
     )
+
+
+def s3_source_config(s: SourceSettings) -> S3SourceConfig | None:
+    """The `s3://` sources' configuration, None when no bucket is allowed; ValueError naming
+    the settings otherwise. The S3 client (aiobotocore: about half a second to import) is
+    imported only when S3 sources are on."""
+    if not s.s3_buckets:
+        return None
+    from imgfleet.adapters.source.s3 import S3SourceConfig
+
+    try:
+        return S3SourceConfig(
+            buckets=frozenset(s.s3_buckets),
+            endpoint=s.s3_endpoint or None,
+            region=s.s3_region or None,
+            connect_timeout=s.connect_timeout,
+            download_timeout=s.download_timeout,
+        )
+    except ValueError as error:
+        names = (env_name("sources", name) for name in ("s3_buckets", "s3_endpoint"))
+        raise ValueError(f"{' or '.join(names)}: {error}") from None
 
 
 def admission_config(r: RenderSettings) -> AdmissionConfig:

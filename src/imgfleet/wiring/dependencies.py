@@ -41,6 +41,7 @@ from imgfleet.wiring.config import (
     http_source_config,
     metadata_url,
     relay_config,
+    s3_source_config,
 )
 
 
@@ -85,6 +86,13 @@ async def open_dependencies(
         http = HttpSource(http_source_config(settings.sources))
         stack.push_async_callback(http.aclose)
         sources["http"] = sources["https"] = http
+        s3_config = s3_source_config(settings.sources)
+        if s3_config is not None:
+            from imgfleet.adapters.source.s3 import S3Source  # imported only when used
+
+            s3 = S3Source(s3_config)
+            stack.push_async_callback(s3.aclose)
+            sources["s3"] = s3
 
         encoder = encoder_config(settings.formats)
         max_megapixels = settings.limits.max_src_megapixels

@@ -15,46 +15,46 @@ logged and shown, secrets must not be. The identity needs s3:ListBucket as well 
 Get/Put/DeleteObject: without it S3 answers a missing key with 403, which is
 `StorageDenied`, not a miss.
 
-Retries are botocore's own `standard` mode, not a loop here: exponential backoff with
-jitter and a retry quota, for throttling, 5xx answers, connection errors and timeouts.
-So a call that cannot succeed returns within about (retries + 1) x timeout plus backoff.
+Retries are botocore's own `standard` mode (`adapters.s3_client`), not a loop here: so a
+call that cannot succeed returns within about (retries + 1) x timeout plus backoff.
 
 A put over `multipart_threshold` is a multipart upload in parts of that size (at least the
 5 MiB S3 requires of every part but the last), with CRC32 checksums; any failure aborts
 the upload, so the object appears whole at completion or not at all. (A bucket lifecycle
 rule that aborts incomplete uploads remains the backstop for a process killed midway.)
 
-The client is made on first use, since `from_url` runs where no event loop may be.
-botocore's and aiohttp's exceptions are translated once, in `_translated`: 403 answers
-and missing credentials become `StorageDenied`; a missing bucket, connection errors,
-timeouts, 5xx and any other answer `StorageUnavailable` (a missing bucket too: nothing is
-wrong with our credentials, and the store serves once the bucket exists; the message
-names it).
+The client is made on first use (`s3_client.LazyClient`), since `from_url` runs where no
+event loop may be. The failures `s3_client.classify` sorts are translated once, in
+`_translated`: 403 answers and missing credentials become `StorageDenied`; a missing
+bucket, connection errors, timeouts, 5xx and any other answer `StorageUnavailable` (a
+missing bucket too: nothing is wrong with our credentials, and the store serves once the
+bucket exists; the message names it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import aiohttp
 from aiobotocore.client import AioBaseClient
-from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    NoCredentialsError,
-    PartialCredentialsError,
-)
+from botocore.exceptions import ClientError
 
+from imgfleet.adapters.s3_client import (
+    S3_ERRORS,
+    Addressing,
+    ClientOptions,
+    FailureKind,
+    LazyClient,
+    check_endpoint,
+    classify,
+    error_code,
+    is_bucket_name,
+)
 from imgfleet.core.backend_url import BackendUrl
 from imgfleet.core.blobs import MAX_KEY_LENGTH, blob_key, blob_prefix, is_blob_key, verified
 from imgfleet.core.errors import StorageDenied, StorageUnavailable
@@ -63,17 +63,7 @@ from imgfleet.ports import BlobInfo
 OPTIONS = {"endpoint", "region", "timeout", "retries", "multipart_threshold", "addressing"}
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's least size of a multipart upload's parts but the last
 DEFAULT_MULTIPART_THRESHOLD = 8 * 1024 * 1024
-_DENIED_CODES = frozenset(
-    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
-)
 _CHECKSUM = "CRC32"
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-
-
-class Addressing(StrEnum):
-    PATH = "path"  # https://endpoint/bucket/key
-    VIRTUAL = "virtual"  # https://bucket.endpoint/key
-    AUTO = "auto"  # botocore's choice
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +87,7 @@ class S3Config:
                 "s3:// URL: credentials do not belong in the URL; the AWS chain provides them "
                 "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
             )
-        if not _BUCKET.fullmatch(authority):
+        if not is_bucket_name(authority):
             raise ValueError(
                 f"{url!r}: expected s3://bucket/optional/prefix, with a bucket name of 3 to 63 "
                 f"lowercase letters, digits, '.' and '-'; received {authority!r}"
@@ -112,7 +102,10 @@ class S3Config:
             prefix += "/"
         endpoint = parsed.options.get("endpoint")
         if endpoint is not None:
-            _check_endpoint(url, endpoint)
+            try:
+                check_endpoint(endpoint)
+            except ValueError as error:
+                raise ValueError(f"{url!r}: {error}") from None
         addressing = parsed.text_option(
             "addressing", Addressing.PATH if endpoint else Addressing.AUTO
         )
@@ -140,24 +133,22 @@ class S3Config:
     def part_size(self) -> int:
         return max(self.multipart_threshold, MIN_PART_SIZE)
 
-
-def _check_endpoint(url: str, endpoint: str) -> None:
-    try:
-        parsed = BackendUrl.parse(endpoint)
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError(
-            f"{url!r}: endpoint expects an http:// or https:// URL, received {endpoint!r}"
+    @property
+    def client_options(self) -> ClientOptions:
+        return ClientOptions(
+            endpoint=self.endpoint,
+            region=self.region,
+            connect_timeout=self.timeout,
+            read_timeout=self.timeout,
+            retries=self.retries,
+            addressing=self.addressing,
         )
 
 
 class S3BlobStore:
     def __init__(self, config: S3Config, session: AioSession | None = None) -> None:
         self._config = config
-        self._session = session or AioSession()
-        self._lock = asyncio.Lock()
-        self._open: tuple[AioBaseClient, AsyncExitStack] | None = None
+        self._lazy = LazyClient(config.client_options, session)
 
     @classmethod
     def from_url(cls, url: str) -> S3BlobStore:
@@ -166,7 +157,7 @@ class S3BlobStore:
     async def put(self, key: str, data: bytes) -> None:
         name = self._name(key)
         with self._translated(key):
-            client = await self._client()
+            client = await self._lazy.client()
             if len(data) > self._config.multipart_threshold:
                 await self._put_in_parts(client, name, data)
             else:
@@ -175,11 +166,11 @@ class S3BlobStore:
     async def get(self, key: str, sha256: str | None = None) -> bytes | None:
         name = self._name(key)
         with self._translated(key):
-            client = await self._client()
+            client = await self._lazy.client()
             try:
                 answer = await client.get_object(Bucket=self._config.bucket, Key=name)
             except ClientError as error:
-                if _code(error) == "NoSuchKey":
+                if error_code(error) == "NoSuchKey":
                     return None
                 raise
             async with answer["Body"] as body:
@@ -189,7 +180,7 @@ class S3BlobStore:
     async def delete(self, key: str) -> None:
         name = self._name(key)
         with self._translated(key):
-            client = await self._client()
+            client = await self._lazy.client()
             await client.delete_object(Bucket=self._config.bucket, Key=name)
 
     async def list(self, prefix: str) -> AsyncIterator[BlobInfo]:
@@ -197,7 +188,7 @@ class S3BlobStore:
         objects under the bucket's prefix whose names are no blob key are skipped."""
         start = self._config.prefix + blob_prefix(prefix)
         with self._translated(prefix or "/"):
-            client = await self._client()
+            client = await self._lazy.client()
             pages = client.get_paginator("list_objects_v2").paginate(
                 Bucket=self._config.bucket, Prefix=start
             )
@@ -208,11 +199,7 @@ class S3BlobStore:
                         yield BlobInfo(key, item["Size"], item["LastModified"].timestamp())
 
     async def aclose(self) -> None:
-        async with self._lock:
-            if self._open is not None:
-                _, stack = self._open
-                self._open = None
-                await stack.aclose()
+        await self._lazy.aclose()
 
     def _name(self, key: str) -> str:
         """The object's name in the bucket."""
@@ -220,28 +207,6 @@ class S3BlobStore:
         if len(name) > MAX_KEY_LENGTH:
             raise ValueError(f"blob key {key!r}: over {MAX_KEY_LENGTH} characters with the prefix")
         return name
-
-    async def _client(self) -> AioBaseClient:
-        if self._open is None:
-            async with self._lock:
-                if self._open is None:
-                    config = self._config
-                    stack = AsyncExitStack()
-                    client = await stack.enter_async_context(
-                        self._session.create_client(
-                            "s3",
-                            region_name=config.region,
-                            endpoint_url=config.endpoint,
-                            config=AioConfig(
-                                connect_timeout=config.timeout,
-                                read_timeout=config.timeout,
-                                retries={"mode": "standard", "max_attempts": config.retries},
-                                s3={"addressing_style": config.addressing.value},
-                            ),
-                        )
-                    )
-                    self._open = (client, stack)
-        return self._open[0]
 
     async def _put_in_parts(self, client: AioBaseClient, name: str, data: bytes) -> None:
         bucket, size = self._config.bucket, self._config.part_size
@@ -277,24 +242,19 @@ class S3BlobStore:
         """botocore's and aiohttp's exceptions, translated once, here."""
         try:
             yield
-        except ClientError as error:
-            code = _code(error)
-            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status == 403 or code in _DENIED_CODES:
-                raise StorageDenied(f"blob store: S3 refused our credentials ({code})") from error
-            if code == "NoSuchBucket":
+        except S3_ERRORS as error:
+            failure = classify(error)
+            if failure.kind is FailureKind.DENIED:
+                raise StorageDenied(
+                    f"blob store: S3 refused our credentials ({failure.code})"
+                ) from error
+            if failure.kind is FailureKind.NO_CREDENTIALS:
+                raise StorageDenied(
+                    "blob store: no AWS credentials (set AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY)"
+                ) from error
+            if failure.kind is FailureKind.NO_SUCH_BUCKET:
                 raise StorageUnavailable(
                     f"blob store: bucket {self._config.bucket!r} does not exist"
                 ) from error
-            raise StorageUnavailable(f"blob store: {key}: S3 answered {code or status}") from error
-        except (NoCredentialsError, PartialCredentialsError) as error:
-            raise StorageDenied(
-                "blob store: no AWS credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
-            ) from error
-        except (BotoCoreError, aiohttp.ClientError, OSError, TimeoutError) as error:
-            raise StorageUnavailable(f"blob store: {key}: {type(error).__name__}") from error
-
-
-def _code(error: ClientError) -> str:
-    code = error.response.get("Error", {}).get("Code", "")
-    return str(code)
+            raise StorageUnavailable(f"blob store: {key}: {failure.detail}") from error
