@@ -211,6 +211,33 @@ async def test_malformed_bodies_and_ids_get_a_precise_4xx(api: httpx.AsyncClient
     assert (await api.get("/v1/assets/not-an-id")).status_code == 404
 
 
+async def test_a_form_carries_the_image_alone(api: httpx.AsyncClient) -> None:
+    answer = await api.post(
+        "/v1/assets", files={"file": ("a.jpg", PHOTO)}, data={"caption": "a cat"}
+    )
+    assert answer.status_code == 400 and "'caption'" in answer.json()["message"]
+    assert (await api.get("/v1/assets")).json()["assets"] == []
+
+
+async def test_a_wrong_method_is_told_every_method_of_the_path(api: httpx.AsyncClient) -> None:
+    asset = (await upload(api)).json()
+    for method, path, allow in [
+        ("PUT", "/v1/assets", "GET, POST"),
+        ("OPTIONS", f"/v1/assets/{asset['id']}", "DELETE, GET, PATCH"),
+        ("POST", f"/v1/assets/{asset['id']}/original", "GET"),
+    ]:
+        answer = await api.request(method, path)
+        assert answer.status_code == 405 and answer.json()["error"] == "method_not_allowed"
+        assert answer.headers["allow"] == allow, (method, path)
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+async def test_an_id_with_a_newline_is_the_apis_404(api: httpx.AsyncClient, method: str) -> None:
+    kwargs = {"json": {}} if method == "PATCH" else {}
+    answer = await api.request(method, "/v1/assets/a%0Ab", **kwargs)
+    assert answer.status_code == 404 and answer.json()["error"] == "not_found"
+
+
 async def test_keys_bad_revoked_or_without_the_scope_are_refused(
     app: AppUnderTest, api: httpx.AsyncClient
 ) -> None:
@@ -239,6 +266,9 @@ async def test_the_openapi_document_describes_the_asset_routes(api: httpx.AsyncC
     )
     upload_body = document["paths"]["/assets"]["post"]["requestBody"]["content"]
     assert {"image/*", "multipart/form-data"} <= set(upload_body)
+    # A request failing validation is a 400 with an error body, never FastAPI's 422.
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert "422" not in document["paths"]["/assets/{asset_id}"]["patch"]["responses"]
     assert json.dumps(document)  # serialisable as it is served
 
 

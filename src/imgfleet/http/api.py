@@ -10,18 +10,21 @@ wrong method 405, a bug 500 (logged by the shell).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from imgfleet import __version__
 from imgfleet.core.errors import BadRequest, ImgfleetError, MethodNotAllowed, NotFound
-from imgfleet.http.asgi import error_response
+from imgfleet.http.asgi import Scope, error_response
 
 PREFIX = "/v1"
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")  # `Allow` names these
 
 
 class ErrorBody(BaseModel):
@@ -32,9 +35,26 @@ class ErrorBody(BaseModel):
     message: str
 
 
+class JsonApi(FastAPI):
+    """FastAPI, with a document that says what a request failing validation gets here: 400
+    and an `ErrorBody`, never the 422 `HTTPValidationError` FastAPI adds to every route."""
+
+    def openapi(self) -> dict[str, Any]:
+        document = super().openapi()  # made once, then kept: this edit is idempotent
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                answer = operation["responses"].get("422", {})
+                schema = answer.get("content", {}).get("application/json", {}).get("schema")
+                if schema == {"$ref": "#/components/schemas/HTTPValidationError"}:
+                    del operation["responses"]["422"]
+        for name in ("HTTPValidationError", "ValidationError"):
+            document.get("components", {}).get("schemas", {}).pop(name, None)
+        return document
+
+
 def api_app(routers: Sequence[APIRouter], error_ttl: int) -> FastAPI:
     """The API's routes, mounted by the shell at `PREFIX`."""
-    api = FastAPI(
+    api = JsonApi(
         title="imgfleet",
         version=__version__,
         servers=[{"url": PREFIX}],
@@ -65,7 +85,7 @@ def api_app(routers: Sequence[APIRouter], error_ttl: int) -> FastAPI:
         if exc.status_code == 405:
             error: ImgfleetError = MethodNotAllowed(
                 f"method {request.method} is not allowed on {request.url.path}",
-                allow=(exc.headers or {}).get("Allow", ""),
+                allow=allowed_methods(api, request.scope),
             )
         else:
             error = NotFound(f"no such path: {request.url.path}")
@@ -80,6 +100,20 @@ def api_app(routers: Sequence[APIRouter], error_ttl: int) -> FastAPI:
     api.add_exception_handler(RequestValidationError, invalid)
     api.add_exception_handler(HTTPException, http_error)
     return api
+
+
+def allowed_methods(api: FastAPI, scope: Scope) -> str:
+    """`Allow` of a 405: every method some route takes at the request's path. Starlette's
+    names those of the first route that matched the path alone, while a path may have
+    several (GET and POST `/assets`: a route each)."""
+    return ", ".join(
+        method
+        for method in METHODS
+        if any(
+            route.matches({**scope, "method": method})[0] is Match.FULL
+            for route in api.router.routes
+        )
+    )
 
 
 def validation_message(exc: RequestValidationError) -> str:

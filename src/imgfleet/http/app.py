@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +27,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 
 from imgfleet.core.errors import ImgfleetError, Overloaded
 from imgfleet.http.api import PREFIX, api_app
-from imgfleet.http.asgi import Headers, Receive, Scope, Send, error_response, send_error
+from imgfleet.http.asgi import ASGIApp, Headers, Receive, Scope, Send, error_response, send_error
 from imgfleet.http.hot import HotTable
 from imgfleet.http.image import ImageConfig, ImageEndpoint
 from imgfleet.http.ops import Readiness, ops_routes
@@ -202,7 +203,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *ops_routes(readiness, metrics, delivery.admission),
         Route("/openapi.json", openapi, methods=["GET"], name="openapi"),
-        Mount(PREFIX, app=api, name="api"),
+        ApiMount(PREFIX, api),
     ]
     router = Router(routes, redirect_slashes=False, default=image)
     return App(
@@ -214,6 +215,15 @@ def create_app(
         error_ttl=config.error_ttl,
         refusal=delivery.refusal if config.hot_path else None,
     )
+
+
+class ApiMount(Mount):
+    """The API at `PREFIX`: every path under it, whatever its characters. Starlette's mount
+    pattern (`.*`) stops at a newline, so `/v1/assets/a%0Ab` would go to the image route."""
+
+    def __init__(self, prefix: str, api: ASGIApp) -> None:
+        super().__init__(prefix, app=api, name="api")
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
 
 
 def _first_segment(target: bytes) -> bytes:

@@ -1,7 +1,7 @@
 """`/v1/assets`: the asset API's routes. Each turns a request into one service call.
 
 An upload's body is the image itself (any `image/*` or `application/octet-stream`
-Content-Type) or a multipart form with the image in a field named `file`. The body is read
+Content-Type) or a multipart form whose one field, `file`, is the image. The body is read
 with a cap, so an oversized upload is refused at the limit, not after it has been buffered.
 """
 
@@ -89,20 +89,44 @@ class AssetEdit(BaseModel):
     )
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 410, 413, 415, 422, 503)
+ERROR_MEANINGS = {
+    400: "A malformed parameter or body; the message names it",
+    401: "No API key, or an unknown or revoked one",
+    403: "The API key lacks the scope the route needs",
+    404: "The tenant has no asset by this id",
+    409: "A concurrent change of the asset came first; retry",
+    410: "The asset was deleted",
+    413: "The upload is over the size limit",
+    415: "Not an image, or not of the type declared, or a format that is not enabled",
+    422: "Over a resolution, frame or memory limit, or an Idempotency-Key reused for other bytes",
+    500: "A fault of the server, logged",
+    503: "The server is busy (Retry-After) or a store is unavailable",
+    504: "Reading the image overran its deadline",
 }
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers of a route, documented: what each status means, and its body."""
+    return {
+        status: {"model": ErrorBody, "description": ERROR_MEANINGS[status]} for status in statuses
+    }
+
+
+# Any route: a bad parameter, a key refused, a fault, a store failing.
+ERRORS = errors(400, 401, 403, 500, 503)
+IMAGE = {"type": "string", "format": "binary", "minLength": 1}  # an empty one is a 400
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "image/*": {"schema": {"type": "string", "format": "binary"}},
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "image/*": {"schema": IMAGE},
+            "application/octet-stream": {"schema": IMAGE},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {"file": IMAGE},
                     "required": ["file"],
+                    "additionalProperties": False,
                 }
             },
         },
@@ -142,7 +166,11 @@ def assets_router(assets: AssetService, keys: KeyService, urls: AssetUrls) -> AP
         status_code=201,
         response_model=AssetBody,
         openapi_extra=UPLOAD_BODY,
-        responses={200: {"model": AssetBody, "description": "The tenant had these bytes"}},
+        responses={
+            200: {"model": AssetBody, "description": "The tenant had these bytes"},
+            # 410: an Idempotency-Key replayed after the asset it made was deleted.
+            **errors(410, 413, 415, 422, 504),
+        },
     )
     async def upload(
         request: Request,
@@ -171,7 +199,7 @@ def assets_router(assets: AssetService, keys: KeyService, urls: AssetUrls) -> AP
             assets=[body(asset, request) for asset in page.assets], next_cursor=page.next_cursor
         )
 
-    @router.get("/{asset_id}", response_model=AssetBody)
+    @router.get("/{asset_id}", response_model=AssetBody, responses=errors(404, 410))
     async def read(asset_id: str, request: Request, credentials: Credentials) -> AssetBody:
         key = await authorized(credentials, Scope.READ)
         return body(await assets.get(key.tenant, asset_id), request)
@@ -179,7 +207,10 @@ def assets_router(assets: AssetService, keys: KeyService, urls: AssetUrls) -> AP
     @router.get(
         "/{asset_id}/original",
         response_class=Response,
-        responses={200: {"content": {"image/*": {}}, "description": "The bytes uploaded"}},
+        responses={
+            200: {"content": {"image/*": {}}, "description": "The bytes uploaded"},
+            **errors(404, 410),
+        },
     )
     async def original(asset_id: str, credentials: Credentials) -> Response:
         key = await authorized(credentials, Scope.READ)
@@ -193,7 +224,7 @@ def assets_router(assets: AssetService, keys: KeyService, urls: AssetUrls) -> AP
             },
         )
 
-    @router.patch("/{asset_id}", response_model=AssetBody)
+    @router.patch("/{asset_id}", response_model=AssetBody, responses=errors(404, 409, 410))
     async def edit(
         asset_id: str, change: AssetEdit, request: Request, credentials: Credentials
     ) -> AssetBody:
@@ -202,7 +233,12 @@ def assets_router(assets: AssetService, keys: KeyService, urls: AssetUrls) -> AP
         edited = await assets.edit(key.tenant, asset_id, Edit(tags, change.metadata))
         return body(edited, request)
 
-    @router.delete("/{asset_id}", status_code=204, response_class=Response)
+    @router.delete(
+        "/{asset_id}",
+        status_code=204,
+        response_class=Response,
+        responses=errors(404, 409, 410),
+    )
     async def delete(asset_id: str, credentials: Credentials) -> Response:
         key = await authorized(credentials, Scope.DELETE)
         await assets.delete(key.tenant, asset_id)
@@ -248,11 +284,18 @@ async def _read_form(request: Request, limit: int) -> bytes:
     except (MultiPartException, HTTPException) as error:  # Starlette's parse errors
         detail = getattr(error, "detail", None) or getattr(error, "message", error)
         raise BadRequest(f"body: not a valid multipart form: {detail}") from None
-    file = form.get("file")
-    if not isinstance(file, UploadFile):
-        raise BadRequest("body: expected the image in a multipart field named 'file'")
-    data = await file.read(limit + 1)
-    await form.close()
+    try:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise BadRequest("body: expected the image in a multipart field named 'file'")
+        others = sorted(name for name in form if name != "file")
+        if others:
+            raise BadRequest(
+                f"body: expected the field 'file' alone, received {others[0]!r:.40} too"
+            )
+        data = await file.read(limit + 1)
+    finally:
+        await form.close()
     if len(data) > limit:
         raise TooLarge(f"upload is over the limit of {limit} bytes")
     return data
