@@ -1,5 +1,5 @@
 """Runs wrk with bench/cycle.lua (or bench/paced.lua, which pauses before each request)
-over a file of URL paths and reads its one-line summary."""
+over a file of URL paths, or with bench/upload.lua, and reads its one-line summary."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bench.peers.process import apt_install
 
 SCRIPT = Path(__file__).resolve().parent / "cycle.lua"
 PACED_SCRIPT = SCRIPT.with_name("paced.lua")
+UPLOAD_SCRIPT = SCRIPT.with_name("upload.lua")
 INSTALL_HINT = "wrk is not installed; as root: apt-get install -y wrk"
 
 
@@ -82,6 +83,39 @@ def run_wrk(
         max_requests = lines - connections
     if max_requests < threads:
         raise ValueError(f"{paths_file}: too few paths for {connections} connections")
+    script = PACED_SCRIPT if pause_ms > 0 else SCRIPT
+    pause = [str(pause_ms)] if pause_ms > 0 else []
+    arguments = [str(paths_file), str(max_requests // threads), str(threads), *pause]
+    return _run(script, base_url, arguments, threads, connections, seconds, timeout)
+
+
+def run_uploads(
+    base_url: str,
+    jpeg: Path,
+    *,
+    token: str,
+    path: str,
+    run: str,
+    connections: int,
+    seconds: float,
+    max_requests: int,
+    timeout: float = 15.0,
+) -> WrkResult:
+    """POSTs of `jpeg` to `path` with a bearer token, each made new bytes (bench/upload.lua;
+    `run` names the run, and must differ between runs to one server), for at most `seconds` or `max_requests` responses; one wrk thread."""
+    arguments = [str(jpeg), str(max_requests), "1", token, path, run]
+    return _run(UPLOAD_SCRIPT, base_url, arguments, 1, connections, seconds, timeout)
+
+
+def _run(
+    script: Path,
+    base_url: str,
+    arguments: list[str],
+    threads: int,
+    connections: int,
+    seconds: float,
+    timeout: float,
+) -> WrkResult:
     command = [
         wrk_binary(),
         f"-t{threads}",
@@ -89,13 +123,10 @@ def run_wrk(
         f"-d{max(1, round(seconds))}s",
         f"--timeout={timeout:g}s",
         "-s",
-        str(PACED_SCRIPT if pause_ms > 0 else SCRIPT),
+        str(script),
         base_url,
         "--",
-        str(paths_file),
-        str(max_requests // threads),
-        str(threads),
-        *([str(pause_ms)] if pause_ms > 0 else []),
+        *arguments,
     ]
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=seconds + timeout + 30, check=False

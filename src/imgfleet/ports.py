@@ -128,9 +128,14 @@ class BlobStore(Protocol):
     filesystem cannot hold both. Adapters raise `StorageUnavailable` when the backend
     fails or does not answer in time, `StorageDenied` when it refuses our credentials,
     and `BlobCorrupt` when `get` was given the sha256 the bytes must have and they do not.
+
+    A put is durable when it returns (it survives a crash of the host), unless the caller
+    says `durable=False`, for data it can make again: the store may then skip the flush
+    (the filesystem's fsyncs), and a crash may lose the object or, on a filesystem, leave
+    it torn; the caller must check what it reads back.
     """
 
-    async def put(self, key: str, data: bytes) -> None: ...
+    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None: ...
 
     async def get(self, key: str, sha256: str | None = None) -> bytes | None: ...
 

@@ -136,6 +136,8 @@ async def test_an_asset_is_a_delivery_source_and_its_renditions_are_stored(
     first = await api.get(url)
     assert first.status_code == 200 and first.headers["content-type"].startswith("image/")
     assert renders(app) == 1
+    assert app.deps.delivery.assets is not None
+    await app.deps.delivery.assets.settle()  # stored after the response
     # Another node of the region (another app over the same folder) renders nothing.
     other = await make_app()
     async with other.client() as client:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from aiobotocore.session import AioSession
 
-from imgfleet.adapters.blob.fs import STALE_AFTER, FsBlobStore
+from imgfleet.adapters.blob.fs import INLINE_READ_BYTES, STALE_AFTER, FsBlobStore
 from imgfleet.adapters.blob.memory import MemoryBlobStore
 from imgfleet.adapters.blob.s3 import MIN_PART_SIZE, S3BlobStore, S3Config
 from imgfleet.core.assets import original_key, rendition_key, rendition_prefix
@@ -80,6 +80,13 @@ async def test_a_put_replaces_the_bytes_under_its_key(case: Case) -> None:
     await case.store.put("k", b"second")
     assert await case.store.get("k") == b"second"
     assert [(info.key, info.size) for info in await listed(case.store, "")] == [("k", 6)]
+
+
+async def test_a_put_that_need_not_be_durable_reads_back_the_same(case: Case) -> None:
+    await case.store.put("renditions/a/b", b"made again if lost", durable=False)
+    assert await case.store.get("renditions/a/b") == b"made again if lost"
+    await case.store.put("renditions/a/b", b"replaced", durable=False)
+    assert await case.store.get("renditions/a/b") == b"replaced"
 
 
 async def test_a_missing_key_is_none(case: Case) -> None:
@@ -286,6 +293,24 @@ async def test_fs_a_key_cannot_also_be_a_folder_of_keys(tmp_path: Path) -> None:
             await store.put(key, b"y")
         assert await store.get(key) is None
     assert temporaries(tmp_path) == []
+
+
+@pytest.mark.parametrize("size", [10, INLINE_READ_BYTES + 1])
+async def test_fs_an_object_the_page_cache_does_not_hold_is_read_from_the_disk(
+    tmp_path: Path, size: int
+) -> None:
+    """Small cached objects are read on the event loop; one evicted from the cache (or one
+    too large) is read in a thread: either way, the same bytes."""
+    store = FsBlobStore(tmp_path)
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    await store.put("renditions/a/b", data)  # fsynced: its pages are clean, so evictable
+    descriptor = os.open(tmp_path / "renditions" / "a" / "b", os.O_RDONLY)
+    try:
+        os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(descriptor)
+    assert await store.get("renditions/a/b") == data
+    assert await store.get("renditions/a/b") == data  # cached by that read
 
 
 async def test_fs_a_root_gone_is_unavailable_not_empty(tmp_path: Path) -> None:

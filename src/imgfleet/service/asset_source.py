@@ -10,18 +10,20 @@ store, if a purge missed any, can no longer be reached.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from imgfleet.core.assets import Asset, is_id, original_key, rendition_key
 from imgfleet.core.errors import BlobCorrupt, Gone, SourceNotFound, StorageUnavailable, TooLarge
 from imgfleet.core.lru import ByteLRU
-from imgfleet.core.rendition import Rendition
+from imgfleet.core.rendition import Rendition, from_stored, stored_form
 from imgfleet.ports import BlobStore, MetadataStore
 
 log = logging.getLogger(__name__)
 
 SCHEME = "asset://"
 CATALOG_ENTRIES = 65_536  # assets whose record this node keeps in memory
+PENDING_STORES = 64  # renditions being written at once; past that, one more is not kept
 
 
 def asset_id_of(url: str) -> str | None:
@@ -43,6 +45,7 @@ class AssetSource:
         self.metadata = store
         self.blobs = blobs
         self._catalog: ByteLRU[str, Asset] = ByteLRU(entries, lambda asset: 1)
+        self._stores: set[asyncio.Task[None]] = set()
 
     async def live(self, asset_id: str) -> Asset:
         """The asset, if it is live: 404 when there is none, 410 once deleted."""
@@ -73,22 +76,31 @@ class AssetSource:
         return data
 
     async def stored(self, asset_id: str, key: str) -> Rendition | None:
-        """The rendition stored under `key`; None when there is none or the store fails."""
+        """The rendition stored under `key`; None when there is none, when it is torn (a
+        crash while it was written) or when the store fails."""
         try:
             blob = await self.blobs.get(rendition_key(asset_id, key))
         except StorageUnavailable:
             return None
-        if blob is None:
-            return None
-        media_type, newline, body = blob.partition(b"\n")
-        if not newline:
-            return None
-        return Rendition(body, media_type.decode("ascii", "replace"))
+        return None if blob is None else from_stored(blob)
 
-    async def store(self, asset_id: str, key: str, rendition: Rendition) -> None:
-        """Keep a rendition for the region; a failure costs only a later render."""
-        blob = rendition.media_type.encode("ascii") + b"\n" + rendition.body
+    def store_later(self, asset_id: str, key: str, rendition: Rendition) -> None:
+        """Keep a rendition for the region, after the response: a failure, or a rendition
+        not kept because many are being written, costs only a later render."""
+        if len(self._stores) >= PENDING_STORES:
+            return
+        task = asyncio.get_running_loop().create_task(self._store(asset_id, key, rendition))
+        self._stores.add(task)
+        task.add_done_callback(self._stores.discard)
+
+    async def settle(self) -> None:
+        """Wait for the renditions being written (at shutdown, and for tests)."""
+        while self._stores:
+            await asyncio.gather(*self._stores)
+
+    async def _store(self, asset_id: str, key: str, rendition: Rendition) -> None:
         try:
-            await self.blobs.put(rendition_key(asset_id, key), blob)
+            blob = stored_form(rendition)
+            await self.blobs.put(rendition_key(asset_id, key), blob, durable=False)
         except StorageUnavailable as error:
             log.warning("rendition of asset %s not stored: %s", asset_id, error)

@@ -301,7 +301,7 @@ class DeliveryService:
             tier = Tier.RENDERED
             rendition = await self._render(key, parsed, target, negotiated, deadline, place)
             if asset_id is not None and self.assets is not None:
-                await self.assets.store(asset_id, key, rendition)
+                self.assets.store_later(asset_id, key, rendition)
             await self._to_region(key, rendition)
         self.results.put(key, rendition)
         if asset_id is not None:

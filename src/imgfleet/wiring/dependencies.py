@@ -138,6 +138,7 @@ async def open_dependencies(
         bus = EVENT_BUSES.open(bus_url(settings))
         stack.push_async_callback(bus.aclose)
         asset_source = AssetSource(store, blobs)
+        stack.push_async_callback(asset_source.settle)  # before the blob store closes
         sources["asset"] = asset_source
 
         delivery = DeliveryService(

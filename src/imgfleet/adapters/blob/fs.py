@@ -3,11 +3,14 @@
 A key's segments are folders and a file name under the root. A `put` writes a temporary
 file in the key's folder, fsyncs it, renames it over the key and fsyncs the folder: a
 reader sees the old bytes or the new ones, and a crash leaves at most a temporary file,
-never a partial object under the key. Temporary files are named `.<name>.<random>.tmp`
-(the name cut to 64 characters); no key holds a "." (`core.blobs`), so they are never
-listed and never collide with a key. A crash's leftovers are removed by `list` as it
-walks past them, once they are over an hour old (a younger one may belong to a put in
-flight).
+never a partial object under the key. A put with `durable=False` skips both fsyncs: a
+reader still sees whole objects only, but after a crash of the host the object may be
+missing or torn (the rename reached the disk before the bytes).
+
+Temporary files are named `.<name>.<random>.tmp` (the name cut to 64 characters); no key
+holds a "." (`core.blobs`), so they are never listed and never collide with a key. A
+crash's leftovers are removed by `list` as it walks past them, once they are over an hour
+old (a younger one may belong to a put in flight).
 
 Folders are made (and fsynced into their parents) as keys need them, and removed when a
 `delete` empties them. The root itself is never made: it must exist when the store is
@@ -15,7 +18,10 @@ opened, and a root gone later (an unmounted volume) is `StorageUnavailable`, not
 store. A key cannot be both a file and a folder of other keys (`a` and `a/b`): a put that
 would need both is a `ValueError`.
 
-Blocking calls run in a thread (`asyncio.to_thread`). `OSError`s are translated once, in
+Blocking calls run in a thread (`asyncio.to_thread`), but for reads of small objects the
+page cache holds: those run on the event loop, since a hop to a thread and back costs
+more than the read, and under load its waits for the interpreter lock are what set the
+tail of a stored-rendition hit (docs/performance.md, "Assets"). `OSError`s are translated once, in
 `_translated`: EACCES and EPERM become `StorageDenied`, every other (ENOSPC, EIO, EROFS,
 EDQUOT, ...) `StorageUnavailable`.
 """
@@ -27,6 +33,7 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -39,8 +46,16 @@ from imgfleet.core.errors import StorageDenied, StorageUnavailable
 from imgfleet.ports import BlobInfo
 
 STALE_AFTER = 3600.0  # seconds after which a temporary file is a crash's leftover
+INLINE_READ_BYTES = 1024 * 1024  # larger objects are read in a thread, cached or not
 _DENIED = frozenset({errno.EACCES, errno.EPERM})
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)  # Linux 4.14+
+_NOT_NOW = frozenset({errno.EAGAIN, errno.EOPNOTSUPP, errno.EINVAL})  # not cached; unsupported
 _TEMPORARY_SUFFIX = ".tmp"
+
+
+class _NotCached(Exception):
+    """The object is not (all) in the page cache, or this system cannot tell: read it in a
+    thread."""
 
 
 class _Entry(NamedTuple):
@@ -65,16 +80,18 @@ class FsBlobStore:
             raise ValueError(f"{url!r}: {str(root)!r} is not an existing folder")
         return cls(root)
 
-    async def put(self, key: str, data: bytes) -> None:
+    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
         path = self._path(key)
         with self._translated(key):
-            await asyncio.to_thread(self._write, key, path, data)
+            await asyncio.to_thread(self._write, key, path, data, durable)
 
     async def get(self, key: str, sha256: str | None = None) -> bytes | None:
         path = self._path(key)
         with self._translated(key):
-            data = await asyncio.to_thread(self._read, key, path, sha256)
-        return data
+            if sha256 is None:  # a check of the bytes is CPU work: in the thread
+                with contextlib.suppress(_NotCached):
+                    return self._read_cached(path)
+            return await asyncio.to_thread(self._read, key, path, sha256)
 
     async def delete(self, key: str) -> None:
         path = self._path(key)
@@ -107,13 +124,14 @@ class FsBlobStore:
 
     # What follows runs in a worker thread.
 
-    def _write(self, key: str, path: Path, data: bytes) -> None:
+    def _write(self, key: str, path: Path, data: bytes, durable: bool) -> None:
         temporary, file = self._create_temporary(key, path)
         try:
             with file:
                 file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
+                if durable:
+                    file.flush()
+                    os.fsync(file.fileno())
             try:
                 os.replace(temporary, path)
             except IsADirectoryError:
@@ -122,7 +140,8 @@ class FsBlobStore:
             with contextlib.suppress(OSError):
                 temporary.unlink()
             raise
-        _fsync_folder(path.parent)
+        if durable:
+            _fsync_folder(path.parent)
 
     def _create_temporary(self, key: str, path: Path) -> tuple[Path, BinaryIO]:
         attempts = 3  # a delete may remove the folder, emptied, between its making and use
@@ -154,6 +173,36 @@ class FsBlobStore:
             self._check_root()
             raise
         _fsync_folder(folder.parent)
+
+    def _read_cached(self, path: Path) -> bytes | None:
+        """The object, read on the event loop if the page cache holds all of it (`preadv`
+        with RWF_NOWAIT never waits for the disk); None if there is none; `_NotCached` for
+        the thread to read it. The open may still read the disk for a folder not cached."""
+        if _NOWAIT is None:
+            raise _NotCached
+        try:
+            descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            self._check_root()
+            return None
+        try:
+            info = os.fstat(descriptor)
+            if not stat.S_ISREG(info.st_mode):
+                return None  # a folder of other keys
+            if info.st_size > INLINE_READ_BYTES:
+                raise _NotCached
+            buffer = bytearray(info.st_size)
+            try:
+                count = os.preadv(descriptor, [buffer], 0, _NOWAIT)
+            except OSError as error:
+                if error.errno in _NOT_NOW:
+                    raise _NotCached from None
+                raise
+            if count != info.st_size:  # some of it is on the disk only
+                raise _NotCached
+            return bytes(buffer)
+        finally:
+            os.close(descriptor)
 
     def _read(self, key: str, path: Path, sha256: str | None) -> bytes | None:
         try:

@@ -22,7 +22,7 @@ class MemoryBlobStore:
         BackendUrl.parse(url)  # takes no option
         return cls()
 
-    async def put(self, key: str, data: bytes) -> None:
+    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
         self._blobs[blob_key(key)] = (bytes(data), self._clock())
 
     async def get(self, key: str, sha256: str | None = None) -> bytes | None:

@@ -154,7 +154,8 @@ class S3BlobStore:
     def from_url(cls, url: str) -> S3BlobStore:
         return cls(S3Config.from_url(url))
 
-    async def put(self, key: str, data: bytes) -> None:
+    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+        # S3 acknowledges a PUT once it is durable: there is no cheaper kind to ask for.
         name = self._name(key)
         with self._translated(key):
             client = await self._lazy.client()
