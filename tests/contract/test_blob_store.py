@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from aiobotocore.session import AioSession
 
-from imgfleet.adapters.blob.fs import INLINE_READ_BYTES, STALE_AFTER, FsBlobStore
+from imgfleet.adapters.blob.fs import INLINE_BYTES, STALE_AFTER, FsBlobStore
 from imgfleet.adapters.blob.memory import MemoryBlobStore
 from imgfleet.adapters.blob.s3 import MIN_PART_SIZE, S3BlobStore, S3Config
 from imgfleet.core.assets import original_key, rendition_key, rendition_prefix
@@ -295,7 +295,7 @@ async def test_fs_a_key_cannot_also_be_a_folder_of_keys(tmp_path: Path) -> None:
     assert temporaries(tmp_path) == []
 
 
-@pytest.mark.parametrize("size", [10, INLINE_READ_BYTES + 1])
+@pytest.mark.parametrize("size", [10, INLINE_BYTES + 1])
 async def test_fs_an_object_the_page_cache_does_not_hold_is_read_from_the_disk(
     tmp_path: Path, size: int
 ) -> None:
