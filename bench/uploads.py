@@ -423,7 +423,7 @@ def parse_args() -> Config:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--seconds", type=float, default=10.0, help="per measured run")
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=2, help="asset-vs-local rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="asset-vs-local rounds")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     scenarios = tuple(name.strip() for name in args.scenarios.split(",") if name.strip())
