@@ -139,6 +139,8 @@ class BlobStore(Protocol):
 
     async def get(self, key: str, sha256: str | None = None) -> bytes | None: ...
 
+    async def has(self, key: str) -> bool: ...  # without reading the bytes
+
     async def delete(self, key: str) -> None: ...  # a missing key is not an error
 
     def list(self, prefix: str) -> AsyncIterator[BlobInfo]: ...  # in key order
@@ -198,6 +200,14 @@ class MetadataStore(Protocol):
         only if the stored record is still `expected` (same clock); False otherwise."""
         ...
 
+    async def apply(self, event: AssetEvent) -> bool:
+        """Merge an event another region wrote (`core.replication.winner` decides which copy
+        stays) and record it in the outbox as published, in one transaction: this region's
+        nodes see it in the change feed, and the relay never sends it on. False, and nothing
+        written, when the event was applied before (the outbox keeps ids for its retention;
+        a later repeat merges to the same record)."""
+        ...
+
     async def asset(self, asset_id: str, tenant: str | None = None) -> Asset | None:
         """The asset, tombstone or not; of `tenant` only when given."""
         ...
@@ -226,6 +236,46 @@ class MetadataStore(Protocol):
 
     async def forget_events(self, published_before: float) -> int:
         """Drop published events older than that (unix seconds); how many went."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An event of a peer region, as its stream handed it to us."""
+
+    event: AssetEvent
+    sequence: int  # its position in the peer's stream
+
+
+class PeerFeed(Protocol):
+    """One peer region's changes, read through a cursor that the peer's bus keeps for us,
+    so that a restart or a cut resumes where it stopped. At least once: an event not acked
+    comes again (after `retry`'s delay, or the bus's own timeout). Raises
+    `StorageUnavailable` while the peer's bus cannot be reached."""
+
+    async def fetch(self, limit: int, wait: float) -> Sequence[Delivery]:
+        """Up to `limit` events, waiting at most `wait` seconds for the first."""
+        ...
+
+    async def ack(self, delivery: Delivery) -> None: ...
+
+    async def retry(self, delivery: Delivery, delay: float) -> None: ...
+
+    async def pending(self) -> int:
+        """Events of the peer not yet acked by us: the replication lag, in events."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class Peers(Protocol):
+    """Calls to other regions' internal endpoints. Raises `StorageUnavailable` when a peer
+    does not answer in time or answers with a failure."""
+
+    async def original(self, peer: str, sha256: str) -> bytes | None:
+        """The bytes of an original the peer holds (not yet verified); None if it has none."""
         ...
 
     async def aclose(self) -> None: ...

@@ -68,6 +68,15 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+async def test_has_tells_whether_a_key_holds_an_object(case: Case) -> None:
+    await case.store.put("originals/ab/cd/x", b"bytes")
+    assert await case.store.has("originals/ab/cd/x")
+    assert not await case.store.has("originals/ab/cd/y")
+    assert not await case.store.has("originals/ab")  # a folder on a filesystem
+    await case.store.delete("originals/ab/cd/x")
+    assert not await case.store.has("originals/ab/cd/x")
+
+
 async def test_bytes_put_read_back_whole(case: Case) -> None:
     data = bytes(range(256)) * 40
     await case.store.put("originals/ab/cd/one", data)
@@ -91,6 +100,7 @@ async def test_a_put_that_need_not_be_durable_reads_back_the_same(case: Case) ->
 
 async def test_a_missing_key_is_none(case: Case) -> None:
     assert await case.store.get("never/written") is None
+    assert not await case.store.has("never/written")
     assert await case.store.get("never/written", sha256=sha256(b"")) is None
 
 

@@ -243,6 +243,44 @@ async def test_bytes_are_in_use_while_live_or_recently_deleted(store: MetadataSt
     assert not await store.sha256_in_use(sha256_of(b"never"), 0.0)
 
 
+# Events of other regions
+
+
+async def test_an_applied_event_is_stored_seen_by_the_feed_and_never_sent_on(
+    store: MetadataStore,
+) -> None:
+    theirs = an_asset(home_region="us", hlc=Hlc(1_765_000_000_000, 0, "us"))
+    event = stored(theirs)
+    before = await store.last_position()
+    assert await store.apply(event)
+    assert await store.asset(theirs.id) == theirs
+    assert [change.event for change in await store.changes(before, 10)] == [event]
+    assert list(await store.pending_events(10)) == []
+    assert not await store.apply(event)  # delivered again: nothing written
+    assert len(await store.changes(before, 10)) == 1
+
+
+async def test_applied_copies_merge_by_clock_and_a_tombstone_stays(store: MetadataStore) -> None:
+    asset = an_asset(home_region="us", hlc=Hlc(1_765_000_000_000, 0, "us"))
+    edited = changed(asset, tags=("edited",))
+    deleted = changed(asset, EventType.DELETED, deleted=T0 + 5)
+    later_edit = changed(edited.asset, tags=("after the delete, unaware",))
+    for event in (edited, stored(asset)):  # the older copy arrives last
+        await store.apply(event)
+    assert await store.asset(asset.id) == edited.asset
+    for event in (deleted, later_edit):
+        await store.apply(event)
+    assert await store.asset(asset.id) == deleted.asset
+
+
+async def test_regions_cut_off_may_each_take_the_same_bytes(store: MetadataStore) -> None:
+    ours = an_asset()
+    assert await store.insert_asset(stored(ours)) == ours
+    theirs = an_asset(home_region="us", hlc=Hlc(1_765_000_000_000, 0, "us"))
+    assert await store.apply(stored(theirs))
+    assert {a.id for a in await store.assets("acme", None, 10)} == {ours.id, theirs.id}
+
+
 # The outbox
 
 

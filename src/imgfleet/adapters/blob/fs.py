@@ -98,6 +98,14 @@ class FsBlobStore:
                     return self._read_cached(path)
             return await asyncio.to_thread(self._read, key, path, sha256)
 
+    async def has(self, key: str) -> bool:
+        path = self._path(key)
+        with self._translated(key):
+            found = await asyncio.to_thread(path.is_file)
+            if not found:
+                self._check_root()
+        return found
+
     async def delete(self, key: str) -> None:
         path = self._path(key)
         with self._translated(key):

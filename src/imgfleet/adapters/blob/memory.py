@@ -25,6 +25,9 @@ class MemoryBlobStore:
     async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
         self._blobs[blob_key(key)] = (bytes(data), self._clock())
 
+    async def has(self, key: str) -> bool:
+        return blob_key(key) in self._blobs
+
     async def get(self, key: str, sha256: str | None = None) -> bytes | None:
         stored = self._blobs.get(blob_key(key))
         return None if stored is None else verified(key, stored[0], sha256)

@@ -178,6 +178,18 @@ class S3BlobStore:
                 data: bytes = await body.read()
         return await asyncio.to_thread(verified, key, data, sha256)  # hashing off the loop
 
+    async def has(self, key: str) -> bool:
+        name = self._name(key)
+        with self._translated(key):
+            client = await self._lazy.client()
+            try:
+                await client.head_object(Bucket=self._config.bucket, Key=name)
+            except ClientError as error:
+                if error_code(error) in ("404", "NoSuchKey", "NotFound"):  # HEAD has no body
+                    return False
+                raise
+        return True
+
     async def delete(self, key: str) -> None:
         name = self._name(key)
         with self._translated(key):

@@ -32,6 +32,7 @@ from imgfleet.core.api_keys import ApiKey, Scope
 from imgfleet.core.asset_codec import asset_from_dict, asset_to_dict, decode_event, encode_event
 from imgfleet.core.assets import Asset, AssetEvent
 from imgfleet.core.errors import IdempotencyConflict, ImgfleetError, StorageUnavailable
+from imgfleet.core.replication import winner
 from imgfleet.ports import Change, IdempotencyRecord
 
 LIVE = sa.text("deleted IS NULL")
@@ -70,11 +71,13 @@ assets = sa.Table(
     sa.Column("tags", sa.Text, nullable=False),  # JSON list
     sa.Column("metadata", sa.Text, nullable=False),  # JSON object
     sa.Column("deleted", sa.Double),
-    # One live asset per tenant and bytes: the dedup of uploads, race-proof.
+    # One live asset per tenant, bytes and home region: the dedup of uploads, race-proof. Per
+    # home region, since regions cut off from each other may both take the same bytes.
     sa.Index(
         "assets_live_sha256",
         "tenant",
         "sha256",
+        "home_region",
         unique=True,
         sqlite_where=LIVE,
         postgresql_where=LIVE,
@@ -233,6 +236,27 @@ class SqlMetadataStore:
             if result.rowcount != 1:
                 return False
             await conn.execute(outbox.insert().values(self._event_row(event)))
+        return True
+
+    async def apply(self, event: AssetEvent) -> bool:
+        async with self._transaction(write=True, outbox=True) as conn:
+            seen = await conn.scalar(sa.select(sa.literal(1)).where(outbox.c.event_id == event.id))
+            if seen is not None:
+                return False
+            row = (await conn.execute(assets.select().where(assets.c.id == event.asset.id))).first()
+            current = None if row is None else _asset(row._mapping)
+            if winner(current, event.asset) is event.asset:
+                values = _asset_row(event.asset)
+                if current is None:
+                    await conn.execute(assets.insert().values(values))
+                else:
+                    await conn.execute(
+                        assets.update().where(assets.c.id == current.id).values(values)
+                    )
+            # Recorded as published: the change feed sees it, the relay never sends it on.
+            await conn.execute(
+                outbox.insert().values({**self._event_row(event), "published_at": time.time()})
+            )
         return True
 
     async def asset(self, asset_id: str, tenant: str | None = None) -> Asset | None:
