@@ -65,11 +65,14 @@ class Serving:
 
 
 @contextmanager
-def serve_process(env: Mapping[str, str], seconds: float = 30) -> Iterator[tuple[str, Serving]]:
+def serve_process(
+    env: Mapping[str, str], seconds: float = 30, port: int = 0
+) -> Iterator[tuple[str, Serving]]:
     """`imgfleet serve --port 0` with `env`, once it answers /ready: its URL and the process.
-    Killed at the end if it still runs."""
+    Killed at the end if it still runs. A `port` chosen beforehand is for regions that must
+    name each other before either starts."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "imgfleet.cli", "serve", "--host", "127.0.0.1", "--port", "0"],
+        [sys.executable, "-m", "imgfleet.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=dict(env),
         stderr=subprocess.PIPE,
         text=True,

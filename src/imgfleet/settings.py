@@ -314,13 +314,52 @@ class RenderSettings(_Section):
         return self.queue or 4 * self.pool_size
 
 
+REGION_ID = r"^[a-z0-9][a-z0-9-]{0,31}$"
+
+
+class PeerSettings(_Section):
+    """Another region, as this one reaches it."""
+
+    name: str = Field(pattern=REGION_ID)
+    url: str = Field(pattern=r"^https?://")  # its internal HTTP endpoint (nodes or their LB)
+    nats: str = Field(pattern=r"^nats://")  # its NATS server, whose stream we replicate
+    rtt: float = Field(0.0, ge=0)  # expected round trip, ms: nearest first
+
+
 class RegionSettings(_Section):
     name: str = Field(
         "local",
-        pattern=r"^[a-z0-9][a-z0-9-]{0,31}$",
+        pattern=REGION_ID,
         description="This region's id (a-z, 0-9, '-'): the home region of what is uploaded "
         "here, and the tie-breaker of its clocks.",
     )
+    peers: tuple[PeerSettings, ...] = Field(
+        (),
+        description='The other regions, as JSON (`[{"name": "us", "url": '
+        '"http://10.0.2.1:8080", "nats": "nats://10.0.2.1:4222", "rtt": 80}]`) or '
+        "TOML `[[region.peers]]` tables: `name`, the internal HTTP endpoint `url` (its nodes "
+        "or a load balancer in front), the `nats` server whose stream this region "
+        "replicates, and the expected round trip `rtt` in ms (peers are asked nearest "
+        "first). Needs `events.bus` on NATS and `secret`. Empty: a region on its own.",
+    )
+    secret: str = Field(
+        "",
+        description="Shared secret of the cluster's internal calls (originals pulled by "
+        "hash, pull-through reads, proxied reads): every region has the same, at least 16 "
+        "characters. Send it over TLS or a private network.",
+    )
+    peer_timeout: float = Field(
+        5.0, gt=0, description="Seconds every internal call to a peer may take, connect included."
+    )
+
+    @model_validator(mode="after")
+    def _peers_are_others(self) -> RegionSettings:
+        names = [peer.name for peer in self.peers]
+        if self.name in names or len(set(names)) != len(names):
+            raise ValueError("region.peers: each peer once, and not this region itself")
+        if self.peers and len(self.secret) < 16:
+            raise ValueError("region.secret: at least 16 characters, needed with peers")
+        return self
 
 
 class StorageSettings(_Section):
@@ -391,6 +430,12 @@ class Settings(BaseSettings):
     region: RegionSettings = RegionSettings()
     storage: StorageSettings = StorageSettings()
     events: EventSettings = EventSettings()
+
+    @model_validator(mode="after")
+    def _peers_replicate_over_nats(self) -> Settings:
+        if self.region.peers and not self.events.bus.startswith("nats://"):
+            raise ValueError("region.peers: regions replicate over NATS; set events.bus to nats://")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -15,7 +15,7 @@ import httpx
 
 from imgfleet.core.errors import StorageUnavailable
 
-ORIGINALS = "/internal/v1/originals/"
+ORIGINALS = "/v1/internal/originals/"
 
 
 class HttpPeers:

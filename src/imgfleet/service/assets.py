@@ -19,6 +19,7 @@ from types import MappingProxyType
 from imgfleet.core import limits
 from imgfleet.core.appearance import Appearance
 from imgfleet.core.assets import (
+    SHA256_PATTERN,
     Asset,
     AssetEvent,
     EventType,
@@ -43,7 +44,7 @@ from imgfleet.core.errors import (
     TooLarge,
     UnsupportedMedia,
 )
-from imgfleet.core.hlc import Hlc, tick
+from imgfleet.core.hlc import Hlc, receive, tick
 from imgfleet.core.source import SourceInfo
 from imgfleet.ports import BlobStore, Clock, IdempotencyRecord, MetadataStore, RegionCache
 from imgfleet.service.admission import Admission
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream"})
 UPDATE_ATTEMPTS = 3  # compare-and-set rounds before a concurrent edit wins with 409
 DESCRIBE_SECONDS = 10.0  # deadline of an upload's placeholder
+_NO_CAP = 1 << 62  # ms: an edit orders after the record it replaces, however far ahead
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,13 @@ class HlcClock:
 
     def now(self) -> Hlc:
         self._last = tick(self._last, int(self._clock.time() * 1000))
+        return self._last
+
+    def after(self, seen: Hlc) -> Hlc:
+        """The clock of a write that replaces a record stamped `seen` (perhaps by another
+        region, whose clock may run ahead of ours): later than it, so that it wins. Skew is
+        capped where records arrive (`service.replicator`), not here."""
+        self._last = receive(self._last, seen, int(self._clock.time() * 1000), _NO_CAP)
         return self._last
 
 
@@ -202,6 +211,12 @@ class AssetService:
             raise BlobCorrupt(f"asset {asset_id}: its original is missing from the blob store")
         return asset, data
 
+    async def original_by_hash(self, sha256: str) -> bytes | None:
+        """An original's bytes, verified, whichever asset names them; None if not held."""
+        if SHA256_PATTERN.fullmatch(sha256) is None:
+            return None
+        return await self.blobs.get(original_key(sha256), sha256=sha256)
+
     async def page(self, tenant: str, cursor: str | None, limit: int) -> Page:
         try:
             after = None if cursor is None else decode_cursor(cursor)
@@ -225,7 +240,7 @@ class AssetService:
                 current,
                 tags=current.tags if edit.tags is None else edit.tags,
                 metadata=MappingProxyType(metadata),
-                hlc=self.hlc.now(),
+                hlc=self.hlc.after(current.hlc),
             )
             if await self.store.update_asset(self._event(EventType.UPDATED, changed), current):
                 self.forget(asset_id)
@@ -237,7 +252,7 @@ class AssetService:
         collector finds them unused past the grace period."""
         for _ in range(UPDATE_ATTEMPTS):
             current = await self.get(tenant, asset_id)
-            tombstone = replace(current, deleted=self.clock.time(), hlc=self.hlc.now())
+            tombstone = replace(current, deleted=self.clock.time(), hlc=self.hlc.after(current.hlc))
             if await self.store.update_asset(self._event(EventType.DELETED, tombstone), current):
                 self.forget(asset_id)
                 await self.purge_renditions(asset_id)

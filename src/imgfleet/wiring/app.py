@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from imgfleet.http.app import App, HttpConfig, create_app
 from imgfleet.http.assets import AssetUrls, assets_router
+from imgfleet.http.internal import internal_router
 from imgfleet.http.server import ServerConfig
 from imgfleet.settings import Settings
 from imgfleet.wiring.dependencies import Dependencies
@@ -24,9 +25,11 @@ def build_app(deps: Dependencies) -> App:
         presets=tuple(s.security.presets),
         only_presets=s.security.only_presets,
     )
-    return create_app(
-        deps.delivery, deps.metrics, config, [assets_router(deps.assets, deps.keys, urls)]
-    )
+    routers = [
+        assets_router(deps.assets, deps.keys, urls),
+        internal_router(deps.assets, s.region.secret),
+    ]
+    return create_app(deps.delivery, deps.metrics, config, routers)
 
 
 def server_config(

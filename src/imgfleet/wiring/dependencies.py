@@ -9,14 +9,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+from imgfleet.adapters.bus.nats_peer import NatsPeerFeed
 from imgfleet.adapters.clock import SystemClock
+from imgfleet.adapters.peers import HttpPeers
 from imgfleet.adapters.source.http import HttpSource
 from imgfleet.adapters.source.local import LocalSource
 from imgfleet.core.lru import ByteLRU
 from imgfleet.core.rendition import Rendition
 from imgfleet.imaging.engine import VipsEngine, configure_vips
 from imgfleet.metrics import Metrics
-from imgfleet.ports import Clock, Engine, MetadataStore, SourceLoader
+from imgfleet.ports import BlobStore, Clock, Engine, MetadataStore, SourceLoader
 from imgfleet.service import render_job
 from imgfleet.service.admission import Admission, Workers
 from imgfleet.service.api_keys import KeyService
@@ -27,6 +29,7 @@ from imgfleet.service.collector import Collector
 from imgfleet.service.delivery import DeliveryService
 from imgfleet.service.outbox_relay import OutboxRelay
 from imgfleet.service.render_job import RenderJob, RenderResult
+from imgfleet.service.replicator import Replicator
 from imgfleet.service.worker_processes import ProcessWorkers
 from imgfleet.service.worker_threads import ThreadWorkers
 from imgfleet.settings import RenderIsolation, Settings
@@ -55,6 +58,7 @@ class Dependencies:
     relay: OutboxRelay
     feed: ChangeFeed
     collector: Collector
+    replicators: tuple[Replicator, ...] = ()  # one per peer region
 
 
 @asynccontextmanager
@@ -169,6 +173,9 @@ async def open_dependencies(
             forget=delivery.forget_asset,
         )
         storage = settings.storage
+        replicators = await stack.enter_async_context(
+            open_replicators(settings, store, blobs, clock)
+        )
         deps = Dependencies(
             settings,
             metrics,
@@ -180,15 +187,49 @@ async def open_dependencies(
             Collector(
                 store, blobs, clock, grace=storage.delete_grace, interval=storage.collect_interval
             ),
+            replicators,
         )
         await deps.feed.poll()  # from the feed's present position on
         tasks = [
             asyncio.create_task(deps.relay.run(), name="outbox relay"),
             asyncio.create_task(deps.feed.run(), name="change feed"),
             asyncio.create_task(deps.collector.run(), name="collector"),
+            *(
+                asyncio.create_task(replicator.run(), name=f"replication from {replicator.peer}")
+                for replicator in deps.replicators
+            ),
         ]
         stack.push_async_callback(_cancel, tasks)
         yield deps
+
+
+@asynccontextmanager
+async def open_replicators(
+    settings: Settings, store: MetadataStore, blobs: BlobStore, clock: Clock
+) -> AsyncIterator[tuple[Replicator, ...]]:
+    """One replicator per peer region in settings (none for a region on its own)."""
+    region = settings.region
+    if not region.peers:
+        yield ()
+        return
+    peers = HttpPeers(
+        {peer.name: peer.url for peer in region.peers},
+        region.secret,
+        timeout=region.peer_timeout,
+    )
+    feeds = [
+        NatsPeerFeed(peer.nats, peer.name, region.name, timeout=region.peer_timeout)
+        for peer in region.peers
+    ]
+    try:
+        yield tuple(
+            Replicator(peer.name, feed, store=store, blobs=blobs, peers=peers, clock=clock)
+            for peer, feed in zip(region.peers, feeds, strict=True)
+        )
+    finally:
+        for feed in feeds:
+            await feed.aclose()
+        await peers.aclose()
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -1,0 +1,152 @@
+"""Applies one peer region's changes to this region.
+
+Events come from the peer's stream in batches (`ports.PeerFeed`). For each event whose asset
+is live, the original must be here before the record is: it is pulled by hash from the peer
+(which holds every original its events name, by the same rule), verified, and stored; then
+the metadata store merges the record (`MetadataStore.apply`, by `core.replication.winner`),
+and the event is acked. Pulls of one batch run several at a time; records are applied in
+stream order. An event whose original cannot be had now is handed back with a delay
+(`retry`), without holding up the rest: the merge does not depend on order.
+
+A peer's bus that cannot be reached (down, cut off) is retried with capped, jittered
+backoff; the consumer's cursor lives on the peer's server, so nothing is lost meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from imgfleet.core.assets import AssetEvent, original_key, sha256_of
+from imgfleet.core.errors import StorageUnavailable
+from imgfleet.core.hlc import Hlc
+from imgfleet.ports import BlobStore, Clock, Delivery, MetadataStore, PeerFeed, Peers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicatorConfig:
+    batch: int = 100  # events fetched at once
+    wait: float = 1.0  # seconds a fetch waits for the first event
+    pulls: int = 4  # originals pulled at once
+    retry_delay: float = 2.0  # before an event whose original could not be had comes again
+    backoff: float = 0.5  # first wait after the peer's bus failed; doubles up to max_backoff
+    max_backoff: float = 5.0
+    # A peer's clock further ahead than this is not followed: its events wait (handed back)
+    # until ours catches up, so that no region's writes are dragged into the future.
+    max_skew: float = 60.0
+
+
+@dataclass(slots=True)
+class PeerState:
+    """What this region knows of its replication from one peer (for metrics and status)."""
+
+    applied: int = 0  # events merged
+    repeated: int = 0  # events delivered again after they were applied
+    pulled: int = 0  # originals pulled
+    pulled_bytes: int = 0
+    held_back: int = 0  # events handed back to come again (original not to be had, skew)
+    watermark: Hlc | None = None  # clock of the newest event applied
+    lag_seconds: float = 0.0  # of the last event applied: its clock to its apply
+    connected: bool = False
+    lags: list[float] = field(default_factory=list)  # recent lags, for quantiles
+
+
+class Replicator:
+    def __init__(
+        self,
+        peer: str,
+        feed: PeerFeed,
+        *,
+        store: MetadataStore,
+        blobs: BlobStore,
+        peers: Peers,
+        clock: Clock,
+        config: ReplicatorConfig = ReplicatorConfig(),
+    ) -> None:
+        self.peer = peer
+        self.feed = feed
+        self.store = store
+        self.blobs = blobs
+        self.peers = peers
+        self.clock = clock
+        self.config = config
+        self.state = PeerState()
+        self._pulls = asyncio.Semaphore(config.pulls)
+
+    async def run(self) -> None:
+        backoff = self.config.backoff
+        while True:
+            try:
+                deliveries = await self.feed.fetch(self.config.batch, self.config.wait)
+                self.state.connected = True
+                await self.handle(deliveries)
+                backoff = self.config.backoff
+            except StorageUnavailable as error:
+                if self.state.connected:
+                    log.warning("replication from %s stopped: %s", self.peer, error)
+                self.state.connected = False
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+                backoff = min(backoff * 2, self.config.max_backoff)
+
+    async def handle(self, deliveries: Sequence[Delivery]) -> None:
+        """Apply a batch: originals first, several at once, then the records in order."""
+        ready = await asyncio.gather(*(self._ready(d.event) for d in deliveries))
+        for delivery, here in zip(deliveries, ready, strict=True):
+            if not here:
+                self.state.held_back += 1
+                await self.feed.retry(delivery, self.config.retry_delay)
+                continue
+            if await self.store.apply(delivery.event):
+                self._applied(delivery.event)
+            else:
+                self.state.repeated += 1
+            await self.feed.ack(delivery)
+
+    def _applied(self, event: AssetEvent) -> None:
+        state = self.state
+        state.applied += 1
+        if state.watermark is None or event.hlc > state.watermark:
+            state.watermark = event.hlc
+        state.lag_seconds = max(0.0, self.clock.time() - event.hlc.wall / 1000)
+        state.lags.append(state.lag_seconds)
+        del state.lags[:-1000]
+
+    async def _ready(self, event: AssetEvent) -> bool:
+        ahead = event.hlc.wall / 1000 - self.clock.time()
+        if ahead > self.config.max_skew:
+            log.warning(
+                "peer %s: event %s is %.0f s ahead of our clock", self.peer, event.id, ahead
+            )
+            return False
+        return await self._original_here(event)
+
+    async def _original_here(self, event: AssetEvent) -> bool:
+        """Whether the event's original is in this region's blob store, pulled if need be;
+        a tombstone needs none."""
+        asset = event.asset
+        if not asset.live:
+            return True
+        key = original_key(asset.sha256)
+        async with self._pulls:
+            try:
+                if await self.blobs.has(key):
+                    return True
+                data = await self.peers.original(self.peer, asset.sha256)
+                if data is None:
+                    log.warning("peer %s has no original %s", self.peer, asset.sha256)
+                    return False
+                if await asyncio.to_thread(sha256_of, data) != asset.sha256:
+                    log.error("peer %s sent other bytes for original %s", self.peer, asset.sha256)
+                    return False
+                await self.blobs.put(key, data)
+            except StorageUnavailable as error:
+                log.info("original %s not pulled from %s: %s", asset.sha256, self.peer, error)
+                return False
+        self.state.pulled += 1
+        self.state.pulled_bytes += len(data)
+        return True

@@ -1,0 +1,127 @@
+"""Two regions, each with its own nats-server and embedded backends, replicating each other:
+what is uploaded or deleted in one is delivered or refused by the other."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+
+from tests import imagegen
+from tests.nats_server import NatsServer, free_port, running_nats_server
+from tests.serving_process import serve_process
+from tests.waiting import until_blocking
+
+SECRET = "a-cluster-secret-of-the-tests"
+REPLICATED_WITHIN = 10.0  # seconds; the lag is far less, a busy CI machine may be slow
+
+
+def region_env(
+    name: str, data: Path, nats: NatsServer, peers: dict[str, tuple[int, NatsServer]]
+) -> dict[str, str]:
+    return {
+        **os.environ,
+        "IMGFLEET_REGION__NAME": name,
+        "IMGFLEET_REGION__SECRET": SECRET,
+        "IMGFLEET_REGION__PEERS": json.dumps(
+            [
+                {"name": peer, "url": f"http://127.0.0.1:{port}", "nats": server.url}
+                for peer, (port, server) in peers.items()
+            ]
+        ),
+        "IMGFLEET_EVENTS__BUS": nats.url,
+        "IMGFLEET_STORAGE__DATA": str(data),
+        "IMGFLEET_SECURITY__KEYS": b"regions-key".hex(),
+        "IMGFLEET_SECURITY__SALTS": b"regions-salt".hex(),
+        "IMGFLEET_RENDER__ISOLATION": "threads",
+        "IMGFLEET_SERVER__ACCESS_LOG": "false",
+    }
+
+
+def bearer(env: dict[str, str]) -> dict[str, str]:
+    created = subprocess.run(
+        [sys.executable, "-m", "imgfleet.cli", "keys", "create", "--tenant", "acme"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {"authorization": f"Bearer {created.stdout.split()[0]}"}
+
+
+def upload(base: str, auth: dict[str, str], width: int) -> dict[str, object]:
+    answer = httpx.post(
+        f"{base}/v1/assets",
+        content=imagegen.jpeg(width, 240),
+        headers={**auth, "content-type": "image/jpeg"},
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    body: dict[str, object] = answer.json()
+    return body
+
+
+def status(url: str) -> int:
+    try:
+        return httpx.get(url, timeout=5).status_code
+    except httpx.TransportError:
+        return 0
+
+
+def answers(url: str, expected: int, what: str) -> None:
+    until_blocking(lambda: status(url) == expected, what, REPLICATED_WITHIN)
+
+
+def test_uploads_and_deletes_replicate_between_two_regions(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        nats = {
+            name: stack.enter_context(running_nats_server(_folder(tmp_path, f"nats-{name}")))
+            for name in ("eu", "us")
+        }
+        ports = {name: free_port() for name in nats}
+        envs = {
+            name: region_env(
+                name,
+                _folder(tmp_path, name),
+                nats[name],
+                {peer: (ports[peer], nats[peer]) for peer in nats if peer != name},
+            )
+            for name in nats
+        }
+        auth = {name: bearer(env) for name, env in envs.items()}
+        bases = {
+            name: stack.enter_context(serve_process(env, port=ports[name]))[0]
+            for name, env in envs.items()
+        }
+
+        # Uploaded in one region, delivered by the other (which pulled the original).
+        for home, other in (("eu", "us"), ("us", "eu")):
+            asset = upload(bases[home], auth[home], 320 if home == "eu" else 330)
+            urls = asset["urls"]
+            assert isinstance(urls, dict)
+            path = str(urls["default"]).removeprefix(bases[home])
+            answers(bases[other] + path, 200, f"{other} to deliver an asset uploaded in {home}")
+
+        # Deleted in one, refused by the other.
+        until_blocking(
+            lambda: (
+                httpx.delete(
+                    f"{bases['eu']}/v1/assets/{asset['id']}", headers=auth["eu"], timeout=5
+                ).status_code
+                == 204
+            ),
+            "eu to delete an asset uploaded in us",
+            REPLICATED_WITHIN,
+        )
+        answers(bases["us"] + path, 410, "us to refuse the asset deleted in eu")
+
+
+def _folder(root: Path, name: str) -> Path:
+    folder = root / name
+    folder.mkdir()
+    return folder
