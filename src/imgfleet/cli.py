@@ -124,7 +124,7 @@ def manage_keys(settings: Settings, args: argparse.Namespace) -> None:
 
     async def main() -> None:
         async with open_metadata(settings) as store:
-            keys = KeyService(store, SystemClock())
+            keys = KeyService(store, SystemClock(), settings.region.name)
             if args.action == "create":
                 scopes = frozenset(Scope(s) for s in args.scope) if args.scope else ALL_SCOPES
                 key, bearer = await keys.create(args.tenant, scopes)

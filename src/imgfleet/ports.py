@@ -10,8 +10,9 @@ from typing import Protocol
 
 from imgfleet.core.api_keys import ApiKey
 from imgfleet.core.appearance import Appearance
-from imgfleet.core.assets import Asset, AssetEvent
+from imgfleet.core.assets import Asset, AssetEvent, Event, KeyEvent
 from imgfleet.core.geometry import Plan
+from imgfleet.core.hlc import Hlc
 from imgfleet.core.options import ImageFormat, ProcessingOptions
 from imgfleet.core.render_warnings import WarningTally
 from imgfleet.core.rendition import Rendition
@@ -165,7 +166,7 @@ class Change:
     """An outbox event and its position in the store's change feed (grows with each commit)."""
 
     position: int
-    event: AssetEvent
+    event: Event
 
 
 class MetadataStore(Protocol):
@@ -176,14 +177,17 @@ class MetadataStore(Protocol):
     database fails or does not answer in time.
     """
 
-    async def add_key(self, key: ApiKey) -> None: ...
+    async def add_key(self, event: KeyEvent) -> None:
+        """Store a new key with its `KeyCreated` event, in one transaction."""
+        ...
 
     async def key(self, key_id: str) -> ApiKey | None: ...
 
     async def keys(self, tenant: str | None = None) -> Sequence[ApiKey]: ...  # by creation
 
-    async def revoke_key(self, key_id: str, at: float) -> ApiKey | None:
-        """The key, revoked (at its first revocation's time); None when there is none."""
+    async def revoke_key(self, key_id: str, at: float, event_id: str, hlc: Hlc) -> ApiKey | None:
+        """The key, revoked (at its first revocation's time); None when there is none. The
+        first revocation commits its `KeyRevoked` event (`event_id`, `hlc`) with it."""
         ...
 
     async def insert_asset(
@@ -200,7 +204,7 @@ class MetadataStore(Protocol):
         only if the stored record is still `expected` (same clock); False otherwise."""
         ...
 
-    async def apply(self, event: AssetEvent) -> bool:
+    async def apply(self, event: Event) -> bool:
         """Merge an event another region wrote (`core.replication.winner` decides which copy
         stays) and record it in the outbox as published, in one transaction: this region's
         nodes see it in the change feed, and the relay never sends it on. False, and nothing
@@ -218,7 +222,7 @@ class MetadataStore(Protocol):
 
     async def idempotency(self, tenant: str, key: str) -> IdempotencyRecord | None: ...
 
-    async def pending_events(self, limit: int) -> Sequence[AssetEvent]:
+    async def pending_events(self, limit: int) -> Sequence[Event]:
         """Events not yet marked published, in commit order."""
         ...
 
@@ -245,7 +249,7 @@ class MetadataStore(Protocol):
 class Delivery:
     """An event of a peer region, as its stream handed it to us."""
 
-    event: AssetEvent
+    event: Event
     sequence: int  # its position in the peer's stream
 
 
@@ -286,6 +290,6 @@ class EventBus(Protocol):
     harmless: the bus keeps the first (JetStream by `Nats-Msg-Id`), or subscribers apply
     events idempotently. Raises `StorageUnavailable` when the bus cannot take it now."""
 
-    async def publish(self, event: AssetEvent) -> None: ...
+    async def publish(self, event: Event) -> None: ...
 
     async def aclose(self) -> None: ...

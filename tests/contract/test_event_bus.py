@@ -24,8 +24,9 @@ from nats.js.api import DiscardPolicy, RawStreamMsg, RetentionPolicy, StorageTyp
 
 from imgfleet.adapters.bus.memory import InProcessEventBus
 from imgfleet.adapters.bus.nats import STREAM_LIMITS, NatsEventBus, stream_name
+from imgfleet.core.api_keys import ApiKey, Scope
 from imgfleet.core.asset_codec import decode_event
-from imgfleet.core.assets import Asset, AssetEvent, EventType, new_id
+from imgfleet.core.assets import Asset, AssetEvent, Event, EventType, KeyEvent, new_id
 from imgfleet.core.errors import StorageUnavailable
 from imgfleet.core.hlc import Hlc
 from imgfleet.core.options import ImageFormat
@@ -36,7 +37,12 @@ from tests.nats_server import NatsServer, running_nats_server
 T0 = 1_765_000_000_000  # ms
 
 
-def event(n: int, kind: EventType = EventType.STORED) -> AssetEvent:
+def event(n: int, kind: EventType = EventType.STORED) -> Event:
+    event_id = new_id(T0 + n, n.to_bytes(10, "big"))
+    if kind.subject == "keys":
+        revoked = T0 / 1000 + 1 if kind is EventType.KEY_REVOKED else None
+        key = ApiKey(f"key{n:09d}", "acme", frozenset({Scope.READ}), "ab" * 32, T0 / 1000, revoked)
+        return KeyEvent(event_id, kind, key, Hlc(T0 + n, 0, "eu"))
     asset = Asset(
         id=new_id(T0, n.to_bytes(10, "big")),
         tenant="acme",
@@ -54,7 +60,7 @@ def event(n: int, kind: EventType = EventType.STORED) -> AssetEvent:
         metadata=MappingProxyType({"alt": 'a cat, "quoted"', "n": str(n)}),
         deleted=T0 / 1000 + 1 if kind is EventType.DELETED else None,
     )
-    return AssetEvent(new_id(T0 + n, n.to_bytes(10, "big")), kind, asset)
+    return AssetEvent(event_id, kind, asset)
 
 
 class Stream:

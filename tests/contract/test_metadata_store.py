@@ -28,7 +28,7 @@ from imgfleet.adapters.meta.postgres import PostgresMetadataStore, outbox_lock
 from imgfleet.adapters.meta.sql import SqlMetadataStore, schema
 from imgfleet.adapters.meta.sqlite import SqliteMetadataStore
 from imgfleet.core.api_keys import ApiKey, Scope
-from imgfleet.core.assets import Asset, AssetEvent, EventType, new_id, sha256_of
+from imgfleet.core.assets import Asset, AssetEvent, EventType, KeyEvent, new_id, sha256_of
 from imgfleet.core.errors import IdempotencyConflict, StorageUnavailable
 from imgfleet.core.hlc import Hlc
 from imgfleet.core.options import ImageFormat
@@ -124,18 +124,49 @@ def a_record(asset: Asset, key: str = "retry-1") -> IdempotencyRecord:
 # API keys
 
 
+def key_created(key: ApiKey) -> KeyEvent:
+    return KeyEvent(an_id(), EventType.KEY_CREATED, key, Hlc(1_765_000_000_000, 0, "eu"))
+
+
+async def revoke(store: MetadataStore, key_id: str, at: float) -> ApiKey | None:
+    return await store.revoke_key(key_id, at, an_id(), Hlc(1_765_000_000_001, 0, "eu"))
+
+
 async def test_keys_are_kept_listed_by_tenant_and_revoked_once(store: MetadataStore) -> None:
     first, second, other = a_key(created=T0), a_key(created=T0 + 1), a_key("other", T0 + 2)
     for key in (second, other, first):
-        await store.add_key(key)
+        await store.add_key(key_created(key))
     assert await store.key(first.id) == first
     assert await store.key("nokeyhere000") is None
     assert list(await store.keys("acme")) == [first, second]
     assert list(await store.keys()) == [first, second, other]
-    assert await store.revoke_key(first.id, T0 + 10) == replace(first, revoked=T0 + 10)
-    assert await store.revoke_key(first.id, T0 + 20) == replace(first, revoked=T0 + 10)
-    assert await store.revoke_key("nokeyhere000", T0) is None
+    assert await revoke(store, first.id, T0 + 10) == replace(first, revoked=T0 + 10)
+    assert await revoke(store, first.id, T0 + 20) == replace(first, revoked=T0 + 10)
+    assert await revoke(store, "nokeyhere000", T0) is None
     assert await store.key(second.id) == second
+
+
+async def test_a_key_made_or_revoked_commits_its_event_once(store: MetadataStore) -> None:
+    key = a_key()
+    created = key_created(key)
+    await store.add_key(created)
+    await revoke(store, key.id, T0 + 10)
+    await revoke(store, key.id, T0 + 20)  # already revoked: no second event
+    events = list(await store.pending_events(10))
+    assert [event.type for event in events] == [EventType.KEY_CREATED, EventType.KEY_REVOKED]
+    assert events[0] == created
+    assert isinstance(events[1], KeyEvent) and events[1].key == replace(key, revoked=T0 + 10)
+
+
+async def test_applied_key_events_merge_and_a_revocation_holds(store: MetadataStore) -> None:
+    key = a_key()
+    revoked = KeyEvent(
+        an_id(), EventType.KEY_REVOKED, replace(key, revoked=T0 + 3), Hlc(9, 0, "us")
+    )
+    assert await store.apply(revoked)  # the revocation came first
+    assert await store.apply(key_created(key))
+    assert await store.key(key.id) == replace(key, revoked=T0 + 3)
+    assert list(await store.pending_events(10)) == []
 
 
 # Assets

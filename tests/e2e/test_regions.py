@@ -1,5 +1,6 @@
 """Two regions, each with its own nats-server and embedded backends, replicating each other:
-what is uploaded or deleted in one is delivered or refused by the other."""
+what is uploaded or deleted in one is delivered or refused by the other, and a key made or
+revoked in one is honoured or refused by both."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def answers(url: str, expected: int, what: str) -> None:
     until_blocking(lambda: status(url) == expected, what, REPLICATED_WITHIN)
 
 
-def test_uploads_and_deletes_replicate_between_two_regions(tmp_path: Path) -> None:
+def test_uploads_deletes_and_keys_replicate_between_two_regions(tmp_path: Path) -> None:
     with ExitStack() as stack:
         nats = {
             name: stack.enter_context(running_nats_server(_folder(tmp_path, f"nats-{name}")))
@@ -119,6 +120,29 @@ def test_uploads_and_deletes_replicate_between_two_regions(tmp_path: Path) -> No
             REPLICATED_WITHIN,
         )
         answers(bases["us"] + path, 410, "us to refuse the asset deleted in eu")
+
+        # A key made in one region works in the other; revoked there, it stops everywhere.
+        listing = f"{bases['us']}/v1/assets"
+        until_blocking(
+            lambda: httpx.get(listing, headers=auth["eu"], timeout=5).status_code == 200,
+            "us to accept a key made in eu",
+            REPLICATED_WITHIN,
+        )
+        key_id = auth["eu"]["authorization"].split("_")[1]
+        subprocess.run(
+            [sys.executable, "-m", "imgfleet.cli", "keys", "revoke", key_id],
+            env=envs["us"],
+            check=True,
+            capture_output=True,
+        )
+        until_blocking(
+            lambda: (
+                httpx.get(f"{bases['eu']}/v1/assets", headers=auth["eu"], timeout=5).status_code
+                == 401
+            ),
+            "eu to refuse its key revoked in us",
+            REPLICATED_WITHIN,
+        )
 
 
 def _folder(root: Path, name: str) -> Path:

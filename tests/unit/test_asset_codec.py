@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from imgfleet.core.api_keys import ApiKey, Scope
 from imgfleet.core.asset_codec import asset_from_dict, asset_to_dict, decode_event, encode_event
-from imgfleet.core.assets import Asset, AssetEvent, EventType, new_id
+from imgfleet.core.assets import Asset, AssetEvent, Event, EventType, KeyEvent, new_id
 from imgfleet.core.hlc import MAX_COUNTER, Hlc
 from imgfleet.core.options import ImageFormat
 
@@ -48,7 +49,20 @@ assets = st.builds(
     ),
     deleted=st.none() | seconds,
 )
-events = st.builds(AssetEvent, st.text(max_size=30), st.sampled_from(EventType), assets)
+ASSET_EVENTS = [kind for kind in EventType if kind.subject == "assets"]
+KEY_EVENTS = [kind for kind in EventType if kind.subject == "keys"]
+keys = st.builds(
+    ApiKey,
+    st.text(max_size=12),
+    st.text(max_size=20),
+    st.frozensets(st.sampled_from(Scope), min_size=1),
+    st.from_regex(r"[0-9a-f]{64}", fullmatch=True),
+    seconds,
+    st.none() | seconds,
+)
+events = st.builds(
+    AssetEvent, st.text(max_size=30), st.sampled_from(ASSET_EVENTS), assets
+) | st.builds(KeyEvent, st.text(max_size=30), st.sampled_from(KEY_EVENTS), keys, hlcs)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner),
@@ -63,7 +77,7 @@ def test_an_asset_round_trips_through_its_dict(asset: Asset) -> None:
 
 
 @given(events)
-def test_an_event_round_trips_through_bytes(event: AssetEvent) -> None:
+def test_an_event_round_trips_through_bytes(event: Event) -> None:
     data = encode_event(event)
     assert decode_event(data) == event
     assert encode_event(decode_event(data)) == data  # canonical: same event, same bytes
@@ -131,11 +145,13 @@ def _valid_record() -> dict[str, Any]:
         b'{"id":"e","type":"AssetBurned","asset":{}}',
         b'{"id":"e","type":"AssetStored","asset":[]}',
         b'{"id":"e","type":"AssetStored","asset":"x"}',
+        b'{"id":"e","type":"KeyCreated","asset":{}}',  # a key's event without its key
+        b'{"id":"e","type":"KeyRevoked","key":{"id":"k"},"hlc":"1"}',
         b"[" * 100_000 + b"]" * 100_000,  # nested past the recursion limit
     ],
 )
 def test_a_malformed_event_is_a_value_error(data: bytes) -> None:
-    with pytest.raises(ValueError, match=r"not an asset|not a valid EventType"):
+    with pytest.raises(ValueError, match=r"not an event|not an asset|not a key|not a valid EventT"):
         decode_event(data)
 
 

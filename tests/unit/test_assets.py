@@ -180,4 +180,9 @@ def test_an_events_clock_is_its_assets() -> None:
     asset = _asset()
     event = AssetEvent("e1", EventType.STORED, asset)
     assert event.hlc == asset.hlc
-    assert [t.value for t in EventType] == ["AssetStored", "AssetUpdated", "AssetDeleted"]
+    assert [t.value for t in EventType if t.subject == "assets"] == [
+        "AssetStored",
+        "AssetUpdated",
+        "AssetDeleted",
+    ]
+    assert [t.value for t in EventType if t.subject == "keys"] == ["KeyCreated", "KeyRevoked"]

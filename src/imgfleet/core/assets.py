@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from imgfleet.core.api_keys import ApiKey
 from imgfleet.core.hlc import Hlc
 from imgfleet.core.options import ImageFormat
 
@@ -87,6 +88,13 @@ class EventType(StrEnum):
     STORED = "AssetStored"
     UPDATED = "AssetUpdated"
     DELETED = "AssetDeleted"
+    KEY_CREATED = "KeyCreated"
+    KEY_REVOKED = "KeyRevoked"
+
+    @property
+    def subject(self) -> str:
+        """What the event is about: `assets` or `keys` (a token of its bus subject)."""
+        return "keys" if self.value.startswith("Key") else "assets"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +110,20 @@ class AssetEvent:
     @property
     def hlc(self) -> Hlc:
         return self.asset.hlc
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEvent:
+    """An API key made or revoked: keys replicate to every region as assets do, so a key
+    works everywhere and a revocation holds everywhere (`core.replication.key_winner`)."""
+
+    id: str
+    type: EventType
+    key: ApiKey
+    hlc: Hlc
+
+
+Event = AssetEvent | KeyEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,17 +44,16 @@ from imgfleet.core.errors import (
     TooLarge,
     UnsupportedMedia,
 )
-from imgfleet.core.hlc import Hlc, receive, tick
 from imgfleet.core.source import SourceInfo
 from imgfleet.ports import BlobStore, Clock, IdempotencyRecord, MetadataStore, RegionCache
 from imgfleet.service.admission import Admission
+from imgfleet.service.hlc_clock import HlcClock
 
 log = logging.getLogger(__name__)
 
 GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream"})
 UPDATE_ATTEMPTS = 3  # compare-and-set rounds before a concurrent edit wins with 409
 DESCRIBE_SECONDS = 10.0  # deadline of an upload's placeholder
-_NO_CAP = 1 << 62  # ms: an edit orders after the record it replaces, however far ahead
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,25 +75,6 @@ class Edit:
 
     tags: tuple[str, ...] | None = None
     metadata: Mapping[str, str | None] | None = None
-
-
-class HlcClock:
-    """This node's hybrid logical clock: every write it stamps sorts after the last."""
-
-    def __init__(self, region: str, clock: Clock) -> None:
-        self._clock = clock
-        self._last = Hlc(0, 0, region)
-
-    def now(self) -> Hlc:
-        self._last = tick(self._last, int(self._clock.time() * 1000))
-        return self._last
-
-    def after(self, seen: Hlc) -> Hlc:
-        """The clock of a write that replaces a record stamped `seen` (perhaps by another
-        region, whose clock may run ahead of ours): later than it, so that it wins. Skew is
-        capped where records arrive (`service.replicator`), not here."""
-        self._last = receive(self._last, seen, int(self._clock.time() * 1000), _NO_CAP)
-        return self._last
 
 
 class AssetService:

@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from imgfleet.core.assets import AssetEvent
 from imgfleet.core.errors import StorageUnavailable
 from imgfleet.ports import MetadataStore
 
@@ -33,7 +34,8 @@ class ChangeFeed:
             return 0
         changes = await self.store.changes(self.position, BATCH)
         for change in changes:
-            self.forget(change.event.asset.id)
+            if isinstance(change.event, AssetEvent):
+                self.forget(change.event.asset.id)
             self.position = change.position
         return len(changes)
 

@@ -20,7 +20,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from imgfleet.core.assets import AssetEvent, original_key, sha256_of
+from imgfleet.core.assets import AssetEvent, Event, original_key, sha256_of
 from imgfleet.core.errors import StorageUnavailable
 from imgfleet.core.hlc import Hlc
 from imgfleet.ports import BlobStore, Clock, Delivery, MetadataStore, PeerFeed, Peers
@@ -107,7 +107,7 @@ class Replicator:
                 self.state.repeated += 1
             await self.feed.ack(delivery)
 
-    def _applied(self, event: AssetEvent) -> None:
+    def _applied(self, event: Event) -> None:
         state = self.state
         state.applied += 1
         if state.watermark is None or event.hlc > state.watermark:
@@ -116,14 +116,14 @@ class Replicator:
         state.lags.append(state.lag_seconds)
         del state.lags[:-1000]
 
-    async def _ready(self, event: AssetEvent) -> bool:
+    async def _ready(self, event: Event) -> bool:
         ahead = event.hlc.wall / 1000 - self.clock.time()
         if ahead > self.config.max_skew:
             log.warning(
                 "peer %s: event %s is %.0f s ahead of our clock", self.peer, event.id, ahead
             )
             return False
-        return await self._original_here(event)
+        return not isinstance(event, AssetEvent) or await self._original_here(event)
 
     async def _original_here(self, event: AssetEvent) -> bool:
         """Whether the event's original is in this region's blob store, pulled if need be;

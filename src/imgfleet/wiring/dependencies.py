@@ -181,7 +181,7 @@ async def open_dependencies(
             metrics,
             delivery,
             assets,
-            KeyService(store, clock),
+            KeyService(store, clock, settings.region.name),
             OutboxRelay(relay_config(settings.events), store, bus, clock),
             ChangeFeed(store, delivery.forget_asset, storage.feed_interval),
             Collector(

@@ -17,7 +17,7 @@ import asyncio
 from collections import OrderedDict, deque
 from typing import Self
 
-from imgfleet.core.assets import AssetEvent
+from imgfleet.core.assets import Event
 from imgfleet.core.backend_url import BackendUrl
 from imgfleet.core.errors import StorageUnavailable
 
@@ -44,7 +44,7 @@ class InProcessEventBus:
             remember=parsed.integer("remember", DEFAULT_REMEMBER, minimum=1),
         )
 
-    async def publish(self, event: AssetEvent) -> None:
+    async def publish(self, event: Event) -> None:
         if self._closed:
             raise StorageUnavailable("event bus: closed")
         if event.id in self._seen:
@@ -80,7 +80,7 @@ class Subscription:
     def __init__(self, bus: InProcessEventBus, size: int) -> None:
         self._bus = bus
         self._size = size
-        self._events: deque[AssetEvent] = deque()
+        self._events: deque[Event] = deque()
         self._arrived = asyncio.Event()
         self._ended = False
         self._failure: str | None = None  # why it was cut off
@@ -88,7 +88,7 @@ class Subscription:
     def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> AssetEvent:
+    async def __anext__(self) -> Event:
         while not self._events:
             if self._failure is not None:
                 raise StorageUnavailable(self._failure)
@@ -98,7 +98,7 @@ class Subscription:
             await self._arrived.wait()
         return self._events.popleft()
 
-    def take_queued(self) -> list[AssetEvent]:
+    def take_queued(self) -> list[Event]:
         """The events queued now, without waiting (for a caller that applies batches)."""
         if not self._events and self._failure is not None:
             raise StorageUnavailable(self._failure)
@@ -111,7 +111,7 @@ class Subscription:
         self._events.clear()
         self._end(None)
 
-    def _offer(self, event: AssetEvent) -> None:
+    def _offer(self, event: Event) -> None:
         if len(self._events) >= self._size:
             self._end(f"event bus: subscriber fell {self._size} events behind; resubscribe")
             return

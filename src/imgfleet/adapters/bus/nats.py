@@ -1,6 +1,6 @@
 """`nats://host:port?region=R&timeout=S`: a region's events in its JetStream stream.
 
-An event goes to subject `imgfleet.<region>.assets.<EventType>` with header `Nats-Msg-Id`
+An event goes to subject `imgfleet.<region>.<assets|keys>.<EventType>` with header `Nats-Msg-Id`
 set to the event id, into stream `IMGFLEET_<REGION>` (upper case, `-` as `_`), which takes
 `imgfleet.<region>.>`. The stream is created at connect when missing, with `STREAM_LIMITS`;
 an existing stream is used as it is (an operator may have tuned it).
@@ -28,7 +28,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
 from imgfleet.core.asset_codec import encode_event
-from imgfleet.core.assets import AssetEvent
+from imgfleet.core.assets import Event
 from imgfleet.core.backend_url import BackendUrl
 from imgfleet.core.errors import StorageUnavailable
 
@@ -63,8 +63,8 @@ def stream_name(region: str) -> str:
     return "IMGFLEET_" + region.upper().replace("-", "_")
 
 
-def subject(region: str, event: AssetEvent) -> str:
-    return f"imgfleet.{region}.assets.{event.type.value}"
+def subject(region: str, event: Event) -> str:
+    return f"imgfleet.{region}.{event.type.subject}.{event.type.value}"
 
 
 class NatsEventBus:
@@ -97,7 +97,7 @@ class NatsEventBus:
         except ValueError as error:
             raise ValueError(f"{url!r}: {error}") from None
 
-    async def publish(self, event: AssetEvent) -> None:
+    async def publish(self, event: Event) -> None:
         if self._closed:
             raise StorageUnavailable("event bus: closed")
         try:

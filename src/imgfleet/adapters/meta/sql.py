@@ -30,9 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from imgfleet.adapters.meta import migrations
 from imgfleet.core.api_keys import ApiKey, Scope
 from imgfleet.core.asset_codec import asset_from_dict, asset_to_dict, decode_event, encode_event
-from imgfleet.core.assets import Asset, AssetEvent
+from imgfleet.core.assets import Asset, AssetEvent, Event, EventType, KeyEvent
 from imgfleet.core.errors import IdempotencyConflict, ImgfleetError, StorageUnavailable
-from imgfleet.core.replication import winner
+from imgfleet.core.hlc import Hlc
+from imgfleet.core.replication import key_winner, winner
 from imgfleet.ports import Change, IdempotencyRecord
 
 LIVE = sa.text("deleted IS NULL")
@@ -108,7 +109,7 @@ outbox = sa.Table(
     ),
     sa.Column("event_id", sa.Text, nullable=False),
     sa.Column("type", sa.Text, nullable=False),
-    sa.Column("asset_id", sa.Text, nullable=False),
+    sa.Column("asset_id", sa.Text, nullable=False),  # or the key's id, for a key's event
     sa.Column("body", sa.Text, nullable=False),  # `encode_event`, JSON
     sa.Column("created", sa.Double, nullable=False),
     sa.Column("published_at", sa.Double),
@@ -149,9 +150,10 @@ class SqlMetadataStore:
 
     # API keys
 
-    async def add_key(self, key: ApiKey) -> None:
-        async with self._transaction(write=True) as conn:
-            await conn.execute(api_keys.insert().values(_key_row(key)))
+    async def add_key(self, event: KeyEvent) -> None:
+        async with self._transaction(write=True, outbox=True) as conn:
+            await conn.execute(api_keys.insert().values(_key_row(event.key)))
+            await conn.execute(outbox.insert().values(self._event_row(event)))
 
     async def key(self, key_id: str) -> ApiKey | None:
         async with self._transaction() as conn:
@@ -164,15 +166,19 @@ class SqlMetadataStore:
             rows = await conn.execute(query.order_by(api_keys.c.created, api_keys.c.id))
         return [_key(row._mapping) for row in rows]
 
-    async def revoke_key(self, key_id: str, at: float) -> ApiKey | None:
-        async with self._transaction(write=True) as conn:
-            await conn.execute(
+    async def revoke_key(self, key_id: str, at: float, event_id: str, hlc: Hlc) -> ApiKey | None:
+        async with self._transaction(write=True, outbox=True) as conn:
+            result = await conn.execute(
                 api_keys.update()
                 .where(api_keys.c.id == key_id, api_keys.c.revoked.is_(None))
                 .values(revoked=at)
             )
             row = (await conn.execute(_keys_where(api_keys.c.id == key_id))).first()
-        return None if row is None else _key(row._mapping)
+            key = None if row is None else _key(row._mapping)
+            if key is not None and result.rowcount == 1:
+                event = KeyEvent(event_id, EventType.KEY_REVOKED, key, hlc)
+                await conn.execute(outbox.insert().values(self._event_row(event)))
+        return key
 
     # Assets
 
@@ -238,26 +244,43 @@ class SqlMetadataStore:
             await conn.execute(outbox.insert().values(self._event_row(event)))
         return True
 
-    async def apply(self, event: AssetEvent) -> bool:
+    async def apply(self, event: Event) -> bool:
         async with self._transaction(write=True, outbox=True) as conn:
             seen = await conn.scalar(sa.select(sa.literal(1)).where(outbox.c.event_id == event.id))
             if seen is not None:
                 return False
-            row = (await conn.execute(assets.select().where(assets.c.id == event.asset.id))).first()
-            current = None if row is None else _asset(row._mapping)
-            if winner(current, event.asset) is event.asset:
-                values = _asset_row(event.asset)
-                if current is None:
-                    await conn.execute(assets.insert().values(values))
-                else:
-                    await conn.execute(
-                        assets.update().where(assets.c.id == current.id).values(values)
-                    )
+            if isinstance(event, AssetEvent):
+                await self._merge_asset(conn, event.asset)
+            else:
+                await self._merge_key(conn, event.key)
             # Recorded as published: the change feed sees it, the relay never sends it on.
             await conn.execute(
                 outbox.insert().values({**self._event_row(event), "published_at": time.time()})
             )
         return True
+
+    async def _merge_asset(self, conn: AsyncConnection, incoming: Asset) -> None:
+        row = (await conn.execute(assets.select().where(assets.c.id == incoming.id))).first()
+        current = None if row is None else _asset(row._mapping)
+        if winner(current, incoming) is not incoming:
+            return
+        if current is None:
+            await conn.execute(assets.insert().values(_asset_row(incoming)))
+        else:
+            await conn.execute(
+                assets.update().where(assets.c.id == incoming.id).values(_asset_row(incoming))
+            )
+
+    async def _merge_key(self, conn: AsyncConnection, incoming: ApiKey) -> None:
+        row = (await conn.execute(_keys_where(api_keys.c.id == incoming.id))).first()
+        current = None if row is None else _key(row._mapping)
+        merged = key_winner(current, incoming)
+        if current is None:
+            await conn.execute(api_keys.insert().values(_key_row(merged)))
+        elif merged != current:
+            await conn.execute(
+                api_keys.update().where(api_keys.c.id == incoming.id).values(_key_row(merged))
+            )
 
     async def asset(self, asset_id: str, tenant: str | None = None) -> Asset | None:
         query = assets.select().where(assets.c.id == asset_id)
@@ -293,7 +316,7 @@ class SqlMetadataStore:
 
     # The outbox
 
-    async def pending_events(self, limit: int) -> Sequence[AssetEvent]:
+    async def pending_events(self, limit: int) -> Sequence[Event]:
         query = (
             sa.select(outbox.c.body)
             .where(outbox.c.published_at.is_(None))
@@ -370,11 +393,11 @@ class SqlMetadataStore:
                 raise
             raise fault from error
 
-    def _event_row(self, event: AssetEvent) -> dict[str, Any]:
+    def _event_row(self, event: Event) -> dict[str, Any]:
         return {
             "event_id": event.id,
             "type": event.type.value,
-            "asset_id": event.asset.id,
+            "asset_id": event.asset.id if isinstance(event, AssetEvent) else event.key.id,
             "body": encode_event(event).decode(),
             "created": time.time(),
         }
