@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -28,6 +28,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.utils import floatToGoString
 
 from imgfleet.core.options import ImageFormat
+from imgfleet.service.replicator import PeerState
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 # Requests go down to 0.1 ms: a cache hit or a 503 takes well under 1 ms inside the server.
@@ -140,6 +141,56 @@ class ConnectionStats:
         yield closed
 
 
+class ReplicationStats:
+    """Replication from each peer region, read from the replicators' own counts when scraped
+    (`watch`); nothing before the wiring names them."""
+
+    def __init__(self) -> None:
+        self._peers: Callable[[], Iterable[tuple[str, PeerState]]] = tuple
+
+    def watch(self, peers: Callable[[], Iterable[tuple[str, PeerState]]]) -> None:
+        self._peers = peers
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["peer"]
+        gauges = {
+            "lag_seconds": "Of the last event applied from the peer: its clock to its apply",
+            "lag_events": "Events of the peer's stream not yet applied here (-1: unknown)",
+            "pending_bytes": "Originals of fetched events not yet applied",
+            "watermark_seconds": "Clock (unix seconds) of the newest event applied",
+            "connected": "1 while the peer's stream answers",
+        }
+        families = {
+            name: GaugeMetricFamily(f"imgfleet_replication_{name}", text, labels=labels)
+            for name, text in gauges.items()
+        }
+        events = CounterMetricFamily(
+            "imgfleet_replication_events",
+            "Events of the peer by outcome: applied, repeated (delivered again), held_back "
+            "(handed back to come again: original not to be had, clock too far ahead)",
+            labels=["peer", "outcome"],
+        )
+        pulled = CounterMetricFamily(
+            "imgfleet_replication_pulled_bytes", "Bytes of originals pulled", labels=labels
+        )
+        for peer, state in self._peers():
+            families["lag_seconds"].add_metric([peer], state.lag_seconds)
+            pending = state.pending_events
+            families["lag_events"].add_metric([peer], -1 if pending is None else pending)
+            families["pending_bytes"].add_metric([peer], state.pending_bytes)
+            mark = state.watermark
+            families["watermark_seconds"].add_metric(
+                [peer], 0 if mark is None else mark.wall / 1000
+            )
+            families["connected"].add_metric([peer], int(state.connected))
+            for outcome in ("applied", "repeated", "held_back"):
+                events.add_metric([peer, outcome], getattr(state, outcome))
+            pulled.add_metric([peer], state.pulled_bytes)
+        yield from families.values()
+        yield events
+        yield pulled
+
+
 class Metrics:
     def __init__(self) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created doubles scrapes
@@ -149,6 +200,8 @@ class Metrics:
         r.register(self.requests)
         self.connections = ConnectionStats()
         r.register(self.connections)
+        self.replication = ReplicationStats()
+        r.register(self.replication)
         self.render_duration = Histogram(
             "imgfleet_render_duration_seconds",
             "Time rendering in a worker thread, by output format",

@@ -108,6 +108,15 @@ def test_uploads_deletes_and_keys_replicate_between_two_regions(tmp_path: Path) 
             path = str(urls["default"]).removeprefix(bases[home])
             answers(bases[other] + path, 200, f"{other} to deliver an asset uploaded in {home}")
 
+        # Each region reports its replication from the other.
+        report = httpx.get(f"{bases['eu']}/v1/regions", timeout=5).json()
+        assert report["region"] == "eu" and [p["name"] for p in report["peers"]] == ["us"]
+        peer = report["peers"][0]
+        assert peer["connected"] and peer["applied"] >= 2 and peer["pulled"] >= 1
+        assert peer["watermark"].endswith("-us") and 0 <= peer["lag_seconds"] < REPLICATED_WITHIN
+        metrics = httpx.get(f"{bases['eu']}/metrics", timeout=5).text
+        assert 'imgfleet_replication_events_total{outcome="applied",peer="us"}' in metrics
+
         # Deleted in one, refused by the other.
         until_blocking(
             lambda: (

@@ -27,6 +27,8 @@ from imgfleet.ports import BlobStore, Clock, Delivery, MetadataStore, PeerFeed, 
 
 log = logging.getLogger(__name__)
 
+COUNT_EVERY = 1.0  # seconds between reads of the peer's count of events pending for us
+
 
 @dataclass(frozen=True, slots=True)
 class ReplicatorConfig:
@@ -53,7 +55,10 @@ class PeerState:
     watermark: Hlc | None = None  # clock of the newest event applied
     lag_seconds: float = 0.0  # of the last event applied: its clock to its apply
     connected: bool = False
+    pending_events: int | None = None  # of the peer's stream, not yet acked by us; None: unknown
+    pending_bytes: int = 0  # originals of events fetched and not yet applied
     lags: list[float] = field(default_factory=list)  # recent lags, for quantiles
+    counted_at: float = 0.0  # when pending_events was read
 
 
 class Replicator:
@@ -85,16 +90,23 @@ class Replicator:
                 deliveries = await self.feed.fetch(self.config.batch, self.config.wait)
                 self.state.connected = True
                 await self.handle(deliveries)
+                if self.clock.monotonic() - self.state.counted_at >= COUNT_EVERY:
+                    self.state.pending_events = await self.feed.pending()
+                    self.state.counted_at = self.clock.monotonic()
                 backoff = self.config.backoff
             except StorageUnavailable as error:
                 if self.state.connected:
                     log.warning("replication from %s stopped: %s", self.peer, error)
                 self.state.connected = False
+                self.state.pending_events = None
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
                 backoff = min(backoff * 2, self.config.max_backoff)
 
     async def handle(self, deliveries: Sequence[Delivery]) -> None:
         """Apply a batch: originals first, several at once, then the records in order."""
+        self.state.pending_bytes = sum(
+            d.event.asset.bytes for d in deliveries if isinstance(d.event, AssetEvent)
+        )
         ready = await asyncio.gather(*(self._ready(d.event) for d in deliveries))
         for delivery, here in zip(deliveries, ready, strict=True):
             if not here:
@@ -106,6 +118,8 @@ class Replicator:
             else:
                 self.state.repeated += 1
             await self.feed.ack(delivery)
+            if isinstance(delivery.event, AssetEvent):
+                self.state.pending_bytes -= delivery.event.asset.bytes
 
     def _applied(self, event: Event) -> None:
         state = self.state

@@ -5,6 +5,7 @@ from __future__ import annotations
 from imgfleet.http.app import App, HttpConfig, create_app
 from imgfleet.http.assets import AssetUrls, assets_router
 from imgfleet.http.internal import internal_router
+from imgfleet.http.regions import regions_router
 from imgfleet.http.server import ServerConfig
 from imgfleet.settings import Settings
 from imgfleet.wiring.dependencies import Dependencies
@@ -28,6 +29,7 @@ def build_app(deps: Dependencies) -> App:
     routers = [
         assets_router(deps.assets, deps.keys, urls),
         internal_router(deps.assets, s.region.secret),
+        regions_router(s.region.name, deps.replicators),
     ]
     return create_app(deps.delivery, deps.metrics, config, routers)
 

@@ -176,6 +176,7 @@ async def open_dependencies(
         replicators = await stack.enter_async_context(
             open_replicators(settings, store, blobs, clock)
         )
+        metrics.replication.watch(lambda: [(r.peer, r.state) for r in replicators])
         deps = Dependencies(
             settings,
             metrics,
