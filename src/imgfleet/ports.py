@@ -290,6 +290,13 @@ class EventBus(Protocol):
     harmless: the bus keeps the first (JetStream by `Nats-Msg-Id`), or subscribers apply
     events idempotently. Raises `StorageUnavailable` when the bus cannot take it now."""
 
-    async def publish(self, event: Event) -> None: ...
+    async def publish(self, event: Event) -> int:
+        """The event's position in this region's stream (the first's, for a repeat)."""
+        ...
+
+    async def applied_by(self, sequence: int) -> frozenset[str]:
+        """The peer regions that have applied every event of this region's stream up to
+        `sequence` (JetStream: their consumers' ack floor); none on a bus without peers."""
+        ...
 
     async def aclose(self) -> None: ...

@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from imgfleet.core.encoding import AvifTune
+from imgfleet.core.replication import WriteConcern
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
@@ -350,6 +351,18 @@ class RegionSettings(_Section):
     )
     peer_timeout: float = Field(
         5.0, gt=0, description="Seconds every internal call to a peer may take, connect included."
+    )
+    write_concern: WriteConcern = Field(
+        WriteConcern.LOCAL,
+        description="Write concern of an upload that names none (`Write-Concern` header or "
+        "`write_concern` query parameter): `local` (answered once durable here), `quorum` "
+        "(and applied by enough peers that a majority of regions hold it) or `all`.",
+    )
+    write_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds an upload waits for its write concern; then it is answered 202 "
+        "with the regions that hold it, and replicates later.",
     )
 
     @model_validator(mode="after")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -41,6 +42,7 @@ def region_env(
         "IMGFLEET_SECURITY__SALTS": b"regions-salt".hex(),
         "IMGFLEET_RENDER__ISOLATION": "threads",
         "IMGFLEET_SERVER__ACCESS_LOG": "false",
+        "IMGFLEET_REGION__WRITE_TIMEOUT": "3",
     }
 
 
@@ -55,15 +57,18 @@ def bearer(env: dict[str, str]) -> dict[str, str]:
     return {"authorization": f"Bearer {created.stdout.split()[0]}"}
 
 
-def upload(base: str, auth: dict[str, str], width: int) -> dict[str, object]:
+def upload(
+    base: str, auth: dict[str, str], width: int, concern: str = "local", status: int = 201
+) -> dict[str, Any]:
     answer = httpx.post(
         f"{base}/v1/assets",
         content=imagegen.jpeg(width, 240),
-        headers={**auth, "content-type": "image/jpeg"},
+        headers={**auth, "content-type": "image/jpeg", "write-concern": concern},
         timeout=10,
     )
-    assert answer.status_code == 201, answer.text
-    body: dict[str, object] = answer.json()
+    assert answer.status_code == status, answer.text
+    body: dict[str, Any] = answer.json()
+    assert answer.headers["imgfleet-hlc"] == body["hlc"]
     return body
 
 
@@ -95,10 +100,11 @@ def test_uploads_deletes_and_keys_replicate_between_two_regions(tmp_path: Path) 
             for name in nats
         }
         auth = {name: bearer(env) for name, env in envs.items()}
-        bases = {
-            name: stack.enter_context(serve_process(env, port=ports[name]))[0]
+        served = {
+            name: stack.enter_context(serve_process(env, port=ports[name]))
             for name, env in envs.items()
         }
+        bases = {name: base for name, (base, _) in served.items()}
 
         # Uploaded in one region, delivered by the other (which pulled the original).
         for home, other in (("eu", "us"), ("us", "eu")):
@@ -152,6 +158,15 @@ def test_uploads_deletes_and_keys_replicate_between_two_regions(tmp_path: Path) 
             "eu to refuse its key revoked in us",
             REPLICATED_WITHIN,
         )
+
+        # Write concerns: `all` is answered once both regions hold the upload; with the
+        # other region gone, `quorum` (2 of 2) is answered 202 once its time is up.
+        both = upload(bases["us"], auth["us"], 340, "all")["replication"]
+        assert both == {"concern": "all", "needed": 2, "regions": ["us", "eu"], "met": True}
+        served["eu"][1].process.kill()
+        alone = upload(bases["us"], auth["us"], 350, "quorum", status=202)["replication"]
+        assert alone == {"concern": "quorum", "needed": 2, "regions": ["us"], "met": False}
+        assert upload(bases["us"], auth["us"], 360)["replication"]["regions"] == ["us"]
 
 
 def _folder(root: Path, name: str) -> Path:

@@ -43,6 +43,8 @@ class JsonApi(FastAPI):
         document = super().openapi()  # made once, then kept: this edit is idempotent
         for operations in document["paths"].values():
             for operation in operations.values():
+                for parameter in operation.get("parameters", ()):
+                    _drop_null(parameter)
                 answer = operation["responses"].get("422", {})
                 schema = answer.get("content", {}).get("application/json", {}).get("schema")
                 if schema == {"$ref": "#/components/schemas/HTTPValidationError"}:
@@ -50,6 +52,19 @@ class JsonApi(FastAPI):
         for name in ("HTTPValidationError", "ValidationError"):
             document.get("components", {}).get("schemas", {}).pop(name, None)
         return document
+
+
+def _drop_null(parameter: dict[str, Any]) -> None:
+    """An optional parameter is one left out: a header or query value is text and cannot be
+    null, so `anyOf: [X, null]` (pydantic's `X | None`) is documented as X."""
+    schema = parameter.get("schema", {})
+    choices = schema.get("anyOf")
+    if choices is None:
+        return
+    kept = [choice for choice in choices if choice != {"type": "null"}]
+    if len(kept) == 1:
+        del schema["anyOf"]
+        schema.update(kept[0])
 
 
 def api_app(routers: Sequence[APIRouter], error_ttl: int) -> FastAPI:

@@ -22,6 +22,7 @@ from starlette.formparsers import MultiPartException
 from imgfleet.core.api_keys import ApiKey, Scope
 from imgfleet.core.assets import Asset, Page
 from imgfleet.core.errors import BadRequest, TooLarge, UnsupportedMedia
+from imgfleet.core.replication import WriteConcern
 from imgfleet.core.signing import KeyPair, signed
 from imgfleet.http.api import ErrorBody
 from imgfleet.service.api_keys import KeyService
@@ -31,6 +32,11 @@ from imgfleet.service.assets import AssetService, Edit
 BEARER = HTTPBearer(auto_error=False, description="An API key: `imgfleet keys create`")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 MULTIPART_OVERHEAD = 64 * 1024  # bytes a form may add around its file
+HLC_HEADER = "imgfleet-hlc"  # a write's clock: send it back for read-your-writes
+CONCERN = (
+    "local: answered once durable in this region; quorum: and in a majority of regions; "
+    "all: in every region. Not met within the server's write timeout: 202, stored anyway."
+)
 Tag = Annotated[str, Field(min_length=1, max_length=128)]
 MetaKey = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -56,6 +62,13 @@ class AssetUrls:
         return paths
 
 
+class ReplicationBody(BaseModel):
+    concern: WriteConcern
+    needed: int = Field(description="Regions the concern needs, the home region included")
+    regions: list[str] = Field(description="Regions that held the asset: the home one first")
+    met: bool
+
+
 class AssetBody(BaseModel):
     id: str
     sha256: str
@@ -71,6 +84,9 @@ class AssetBody(BaseModel):
     metadata: dict[str, str]
     hlc: str = Field(description="Hybrid logical clock of the asset's last change")
     urls: dict[str, str] = Field(description="Signed delivery URLs: `default`, and per preset")
+    replication: ReplicationBody | None = Field(
+        None, description="Of a new upload: the regions that held it when it was answered"
+    )
 
 
 class AssetPage(BaseModel):
@@ -168,6 +184,11 @@ def assets_router(assets: AssetService, keys: KeyService, urls: AssetUrls) -> AP
         openapi_extra=UPLOAD_BODY,
         responses={
             200: {"model": AssetBody, "description": "The tenant had these bytes"},
+            202: {
+                "model": AssetBody,
+                "description": "Stored here, but its write concern was not met in time: "
+                "`replication` says where it is; it replicates later",
+            },
             # 410: an Idempotency-Key replayed after the asset it made was deleted.
             **errors(410, 413, 415, 422, 504),
         },
@@ -177,14 +198,31 @@ def assets_router(assets: AssetService, keys: KeyService, urls: AssetUrls) -> AP
         response: Response,
         credentials: Credentials,
         idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+        write_concern_header: Annotated[
+            WriteConcern | None, Header(alias="write-concern", description=CONCERN)
+        ] = None,
+        write_concern: Annotated[WriteConcern | None, Query(description=CONCERN)] = None,
     ) -> AssetBody:
         key = await authorized(credentials, Scope.WRITE)
         limit = assets.config.limits.max_src_bytes
         data, content_type = await _read_upload(request, limit)
-        done = await assets.upload(key.tenant, data, content_type, idempotency_key)
-        response.status_code = 201 if done.created else 200
+        concern = write_concern_header or write_concern
+        done = await assets.upload(key.tenant, data, content_type, idempotency_key, concern)
+        replication = done.replication
+        response.status_code = 200 if not done.created else 201
+        if replication is not None and not replication.met:
+            response.status_code = 202
         response.headers["location"] = f"{request.url.path.rstrip('/')}/{done.asset.id}"
-        return body(done.asset, request)
+        response.headers[HLC_HEADER] = str(done.asset.hlc)
+        answer = body(done.asset, request)
+        if replication is not None:
+            answer.replication = ReplicationBody(
+                concern=replication.concern,
+                needed=replication.needed,
+                regions=list(replication.regions),
+                met=replication.met,
+            )
+        return answer
 
     @router.get("", response_model=AssetPage)
     async def listing(
@@ -226,11 +264,16 @@ def assets_router(assets: AssetService, keys: KeyService, urls: AssetUrls) -> AP
 
     @router.patch("/{asset_id}", response_model=AssetBody, responses=errors(404, 409, 410))
     async def edit(
-        asset_id: str, change: AssetEdit, request: Request, credentials: Credentials
+        asset_id: str,
+        change: AssetEdit,
+        request: Request,
+        response: Response,
+        credentials: Credentials,
     ) -> AssetBody:
         key = await authorized(credentials, Scope.WRITE)
         tags = None if change.tags is None else tuple(dict.fromkeys(change.tags))
         edited = await assets.edit(key.tenant, asset_id, Edit(tags, change.metadata))
+        response.headers[HLC_HEADER] = str(edited.hlc)
         return body(edited, request)
 
     @router.delete(
@@ -241,8 +284,8 @@ def assets_router(assets: AssetService, keys: KeyService, urls: AssetUrls) -> AP
     )
     async def delete(asset_id: str, credentials: Credentials) -> Response:
         key = await authorized(credentials, Scope.DELETE)
-        await assets.delete(key.tenant, asset_id)
-        return Response(status_code=204)
+        tombstone = await assets.delete(key.tenant, asset_id)
+        return Response(status_code=204, headers={HLC_HEADER: str(tombstone.hlc)})
 
     return router
 

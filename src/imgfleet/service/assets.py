@@ -44,8 +44,16 @@ from imgfleet.core.errors import (
     TooLarge,
     UnsupportedMedia,
 )
+from imgfleet.core.replication import WriteConcern
 from imgfleet.core.source import SourceInfo
-from imgfleet.ports import BlobStore, Clock, IdempotencyRecord, MetadataStore, RegionCache
+from imgfleet.ports import (
+    BlobStore,
+    Clock,
+    EventBus,
+    IdempotencyRecord,
+    MetadataStore,
+    RegionCache,
+)
 from imgfleet.service.admission import Admission
 from imgfleet.service.hlc_clock import HlcClock
 
@@ -54,18 +62,36 @@ log = logging.getLogger(__name__)
 GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream"})
 UPDATE_ATTEMPTS = 3  # compare-and-set rounds before a concurrent edit wins with 409
 DESCRIBE_SECONDS = 10.0  # deadline of an upload's placeholder
+CONCERN_POLL = 0.02  # seconds between looks at which regions applied an upload
 
 
 @dataclass(frozen=True, slots=True)
 class AssetsConfig:
     region: str  # this region's id: an upload's home, its clocks' tie-breaker
     limits: limits.Limits  # the delivery limits apply to uploads too
+    regions: int = 1  # in the cluster, this one included
+    write_concern: WriteConcern = WriteConcern.LOCAL  # of an upload that names none
+    write_timeout: float = 5.0  # seconds an upload waits for its write concern
+
+
+@dataclass(frozen=True, slots=True)
+class Replication:
+    """Where a new upload was stored when it was answered, against its write concern."""
+
+    concern: WriteConcern
+    needed: int  # regions, the home one included
+    regions: tuple[str, ...]  # that held it: the home region first
+
+    @property
+    def met(self) -> bool:
+        return len(self.regions) >= self.needed
 
 
 @dataclass(frozen=True, slots=True)
 class Upload:
     asset: Asset
     created: bool  # False: the tenant had these bytes already, and this is that asset
+    replication: Replication | None = None  # of a new asset
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +115,7 @@ class AssetService:
         admission: Admission,
         clock: Clock,
         region_cache: RegionCache | None = None,
+        bus: EventBus | None = None,
         forget: Callable[[str], object] = lambda asset_id: None,
         entropy: Callable[[int], bytes] = os.urandom,
     ) -> None:
@@ -101,13 +128,21 @@ class AssetService:
         self.clock = clock
         self.hlc = HlcClock(config.region, clock)
         self.region_cache = region_cache
+        self.bus = bus  # where other regions read this one's events: for write concerns
         self.forget = forget  # drops an asset from this node's memory (renditions included)
         self.entropy = entropy
 
     async def upload(
-        self, tenant: str, data: bytes, content_type: str | None, idempotency_key: str | None
+        self,
+        tenant: str,
+        data: bytes,
+        content_type: str | None,
+        idempotency_key: str | None,
+        concern: WriteConcern | None = None,
     ) -> Upload:
-        """Store `data` as the tenant's asset, or return the one with the same bytes."""
+        """Store `data` as the tenant's asset, or return the one with the same bytes. A new
+        asset is answered once its write concern is met, or its time is up (`replication`
+        says which); it is stored either way and replicates later."""
         if not data:
             raise BadRequest("body: expected an image, received 0 bytes")
         lim = self.config.limits
@@ -152,15 +187,42 @@ class AssetService:
         record = None
         if idempotency_key is not None:
             record = IdempotencyRecord(tenant, idempotency_key, sha256, asset.id, now)
+        event = self._event(EventType.STORED, asset)
         try:
-            stored = await self.store.insert_asset(self._event(EventType.STORED, asset), record)
+            stored = await self.store.insert_asset(event, record)
         except IdempotencyConflict:
             assert idempotency_key is not None  # only a recorded key conflicts
             done = await self._retried(tenant, idempotency_key, sha256)
             if done is None:
                 raise
             return done
-        return Upload(stored, created=stored.id == asset.id)
+        if stored.id != asset.id:
+            return Upload(stored, created=False)
+        replication = await self._replicated(event, concern or self.config.write_concern)
+        return Upload(stored, created=True, replication=replication)
+
+    async def _replicated(self, event: AssetEvent, concern: WriteConcern) -> Replication:
+        """Wait until enough regions hold the event's asset, or the time is up."""
+        c = self.config
+        needed = concern.regions(c.regions)
+        regions: tuple[str, ...] = (c.region,)
+        if needed <= 1 or self.bus is None:
+            return Replication(concern, needed, regions)
+        deadline = self.clock.monotonic() + c.write_timeout
+        try:
+            # The relay publishes it too; a repeat is dropped, and its ack has our position.
+            sequence = await self.bus.publish(event)
+            while True:
+                peers = await self.bus.applied_by(sequence)
+                regions = (c.region, *sorted(peers))
+                if len(regions) >= needed or self.clock.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(CONCERN_POLL)
+        except StorageUnavailable as error:
+            log.warning(
+                "write concern %s of asset %s not known: %s", concern, event.asset.id, error
+            )
+        return Replication(concern, needed, regions)
 
     async def _retried(self, tenant: str, key: str, sha256: str) -> Upload | None:
         """The answer to an earlier upload under `key`; None when there was none."""

@@ -133,7 +133,14 @@ def machine_memory(cgroup_limit: Path = CGROUP_LIMIT) -> int:
 
 
 def assets_config(settings: Settings) -> AssetsConfig:
-    return AssetsConfig(region=settings.region.name, limits=limits(settings))
+    region = settings.region
+    return AssetsConfig(
+        region=region.name,
+        limits=limits(settings),
+        regions=1 + len(region.peers),
+        write_concern=region.write_concern,
+        write_timeout=region.write_timeout,
+    )
 
 
 def relay_config(e: EventSettings) -> RelayConfig:

@@ -170,6 +170,7 @@ async def open_dependencies(
             admission=admission,
             clock=clock,
             region_cache=region,
+            bus=bus,
             forget=delivery.forget_asset,
         )
         storage = settings.storage

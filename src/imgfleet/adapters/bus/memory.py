@@ -32,7 +32,8 @@ class InProcessEventBus:
                 raise ValueError(f"{name} must be at least 1, received {value}")
         self._queue = queue
         self._remember = remember
-        self._seen: OrderedDict[str, None] = OrderedDict()  # event ids, oldest first
+        self._seen: OrderedDict[str, int] = OrderedDict()  # event id: sequence, oldest first
+        self._sequence = 0
         self._subscribers: set[Subscription] = set()
         self._closed = False
 
@@ -44,16 +45,21 @@ class InProcessEventBus:
             remember=parsed.integer("remember", DEFAULT_REMEMBER, minimum=1),
         )
 
-    async def publish(self, event: Event) -> None:
+    async def publish(self, event: Event) -> int:
         if self._closed:
             raise StorageUnavailable("event bus: closed")
         if event.id in self._seen:
-            return
-        self._seen[event.id] = None
+            return self._seen[event.id]
+        self._sequence += 1
+        self._seen[event.id] = self._sequence
         if len(self._seen) > self._remember:
             self._seen.popitem(last=False)
         for subscriber in list(self._subscribers):
             subscriber._offer(event)
+        return self._sequence
+
+    async def applied_by(self, sequence: int) -> frozenset[str]:
+        return frozenset()  # in one process: no peer region reads it
 
     def subscribe(self) -> Subscription:
         """Events published from now on, in publish order. Registered at once (not at the

@@ -57,6 +57,7 @@ class StreamLimits:
 
 
 STREAM_LIMITS = StreamLimits()
+REPLICA_PREFIX = "replica-"  # a peer's durable consumer on our stream: replica-<peer region>
 
 
 def stream_name(region: str) -> str:
@@ -97,13 +98,13 @@ class NatsEventBus:
         except ValueError as error:
             raise ValueError(f"{url!r}: {error}") from None
 
-    async def publish(self, event: Event) -> None:
+    async def publish(self, event: Event) -> int:
         if self._closed:
             raise StorageUnavailable("event bus: closed")
         try:
             async with asyncio.timeout(self._timeout):
                 js = await self._jetstream()
-                await js.publish(
+                ack = await js.publish(
                     subject(self._region, event),
                     encode_event(event),
                     timeout=self._timeout,
@@ -115,6 +116,24 @@ class NatsEventBus:
             raise StorageUnavailable(f"event bus: no stream for {self._region}") from error
         except (nats.errors.Error, OSError, TimeoutError) as error:
             raise StorageUnavailable(f"event bus: {type(error).__name__}") from error
+        return int(ack.seq)  # a duplicate's ack carries the first's sequence
+
+    async def applied_by(self, sequence: int) -> frozenset[str]:
+        """Peers whose consumer (`replica-<peer>`, `adapters.bus.nats_peer`) on our stream
+        has acked every event up to `sequence`: they ack an event once it is applied."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                js = await self._jetstream()
+                consumers = await js.consumers_info(self._stream)
+        except (nats.errors.Error, OSError, TimeoutError) as error:
+            raise StorageUnavailable(f"event bus: {type(error).__name__}") from error
+        return frozenset(
+            info.name.removeprefix(REPLICA_PREFIX)
+            for info in consumers
+            if info.name.startswith(REPLICA_PREFIX)
+            and info.ack_floor is not None
+            and (info.ack_floor.stream_seq or 0) >= sequence
+        )
 
     async def aclose(self) -> None:
         """Send what is buffered and close; a connection that is away is just closed."""

@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from imgfleet.adapters.bus.nats import REGION, stream_name
+from imgfleet.adapters.bus.nats import REGION, REPLICA_PREFIX, stream_name
 from imgfleet.core.asset_codec import decode_event
 from imgfleet.core.errors import StorageUnavailable
 from imgfleet.ports import Delivery
@@ -39,7 +39,7 @@ _log = logging.getLogger(__name__)
 
 def consumer_name(region: str) -> str:
     """The durable consumer through which `region` reads a peer's stream."""
-    return f"replica-{region}"
+    return REPLICA_PREFIX + region
 
 
 class NatsPeerFeed:
