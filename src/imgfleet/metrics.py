@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -147,9 +147,15 @@ class ReplicationStats:
 
     def __init__(self) -> None:
         self._peers: Callable[[], Iterable[tuple[str, PeerState]]] = tuple
+        self._pulls: Callable[[], Mapping[str, int]] = dict
 
-    def watch(self, peers: Callable[[], Iterable[tuple[str, PeerState]]]) -> None:
+    def watch(
+        self,
+        peers: Callable[[], Iterable[tuple[str, PeerState]]],
+        pulls: Callable[[], Mapping[str, int]],
+    ) -> None:
         self._peers = peers
+        self._pulls = pulls
 
     def collect(self) -> Iterator[Metric]:
         labels = ["peer"]
@@ -189,6 +195,14 @@ class ReplicationStats:
         yield from families.values()
         yield events
         yield pulled
+        through = CounterMetricFamily(
+            "imgfleet_pull_throughs",
+            "Assets this region lacked when asked for, pulled from a peer",
+            labels=labels,
+        )
+        for peer, count in self._pulls().items():
+            through.add_metric([peer], count)
+        yield through
 
 
 class Metrics:

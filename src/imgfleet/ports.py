@@ -282,6 +282,14 @@ class Peers(Protocol):
         """The bytes of an original the peer holds (not yet verified); None if it has none."""
         ...
 
+    async def asset(self, peer: str, asset_id: str) -> Asset | None:
+        """The peer's record of an asset, tombstone or not; None if it has none."""
+        ...
+
+    async def breakers(self) -> dict[str, str]:
+        """Each peer's circuit breaker: closed, opened or half-opened."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

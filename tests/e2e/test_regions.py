@@ -114,14 +114,32 @@ def test_uploads_deletes_and_keys_replicate_between_two_regions(tmp_path: Path) 
             path = str(urls["default"]).removeprefix(bases[home])
             answers(bases[other] + path, 200, f"{other} to deliver an asset uploaded in {home}")
 
+        # Asked for at once in the other region, before replication could bring it: served
+        # anyway, pulled through from its home.
+        fresh = upload(bases["eu"], auth["eu"], 310)
+        fresh_path = str(fresh["urls"]["default"]).removeprefix(bases["eu"])
+        assert status(bases["us"] + fresh_path) == 200
+        read = httpx.get(f"{bases['us']}/v1/assets/{fresh['id']}", headers=auth["eu"], timeout=5)
+        assert read.status_code == 200 and read.json()["sha256"] == fresh["sha256"]
+
         # Each region reports its replication from the other.
-        report = httpx.get(f"{bases['eu']}/v1/regions", timeout=5).json()
-        assert report["region"] == "eu" and [p["name"] for p in report["peers"]] == ["us"]
-        peer = report["peers"][0]
-        assert peer["connected"] and peer["applied"] >= 2 and peer["pulled"] >= 1
+        def report() -> dict[str, Any]:
+            answer: dict[str, Any] = httpx.get(f"{bases['eu']}/v1/regions", timeout=5).json()
+            return answer
+
+        until_blocking(  # its key and its asset
+            lambda: report()["peers"][0]["applied"] >= 2,
+            "eu to apply us's events",
+            REPLICATED_WITHIN,
+        )
+        regions = report()
+        assert regions["region"] == "eu" and [p["name"] for p in regions["peers"]] == ["us"]
+        peer = regions["peers"][0]
+        assert peer["connected"] and peer["pulled_through"] + peer["pulled"] >= 1
         assert peer["watermark"].endswith("-us") and 0 <= peer["lag_seconds"] < REPLICATED_WITHIN
         metrics = httpx.get(f"{bases['eu']}/metrics", timeout=5).text
         assert 'imgfleet_replication_events_total{outcome="applied",peer="us"}' in metrics
+        assert peer["breaker"] == "closed"
 
         # Deleted in one, refused by the other.
         until_blocking(

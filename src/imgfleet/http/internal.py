@@ -8,10 +8,12 @@ time.
 from __future__ import annotations
 
 import hmac
+import json
 
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from imgfleet.core.asset_codec import asset_to_dict
 from imgfleet.core.errors import NotFound, Unauthorized
 from imgfleet.http.assets import Credentials
 from imgfleet.service.assets import AssetService
@@ -34,5 +36,14 @@ def internal_router(assets: AssetService, secret: str) -> APIRouter:
         if data is None:
             raise NotFound(f"no original {sha256!r:.70} here")
         return Response(data, media_type="application/octet-stream")
+
+    @router.get("/assets/{asset_id}")
+    async def record(asset_id: str, credentials: Credentials) -> Response:
+        """An asset's record, tombstone or not, for a region that lacks it (pull-through)."""
+        check(credentials)
+        asset = await assets.record(asset_id)
+        if asset is None:
+            raise NotFound(f"no asset {asset_id!r:.40} here")
+        return Response(json.dumps(asset_to_dict(asset)), media_type="application/json")
 
     return router

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from imgfleet.ports import Peers
+from imgfleet.service.pull_through import PullThrough
 from imgfleet.service.replicator import Replicator
 
 
@@ -27,27 +29,41 @@ class PeerBody(BaseModel):
     applied: int
     repeated: int = Field(description="Events delivered again after they were applied")
     held_back: int = Field(description="Events handed back to come again later")
-    pulled: int = Field(description="Originals pulled from the peer")
+    pulled: int = Field(description="Originals pulled from the peer by replication")
     pulled_bytes: int
+    pulled_through: int = Field(description="Assets asked for here and pulled from the peer")
+    breaker: str | None = Field(description="The peer's circuit: closed, opened, half-opened")
 
 
 class RegionsBody(BaseModel):
     region: str
     peers: list[PeerBody]
+    pull_through_misses: int = Field(description="Assets asked for that no peer held")
 
 
-def regions_router(region: str, replicators: Sequence[Replicator]) -> APIRouter:
+def regions_router(
+    region: str,
+    replicators: Sequence[Replicator],
+    pull: PullThrough | None,
+    peers: Peers | None,
+) -> APIRouter:
     router = APIRouter(prefix="/regions", tags=["regions"])
 
     @router.get("", response_model=RegionsBody)
     async def regions() -> RegionsBody:
         """This region, and its replication from each peer."""
-        return RegionsBody(region=region, peers=[_peer(r) for r in replicators])
+        breakers = {} if peers is None else await peers.breakers()
+        pulled = {} if pull is None else pull.counts.pulled
+        return RegionsBody(
+            region=region,
+            peers=[_peer(r, pulled.get(r.peer, 0), breakers.get(r.peer)) for r in replicators],
+            pull_through_misses=0 if pull is None else pull.counts.missed,
+        )
 
     return router
 
 
-def _peer(replicator: Replicator) -> PeerBody:
+def _peer(replicator: Replicator, pulled_through: int, breaker: str | None) -> PeerBody:
     state = replicator.state
     lags = sorted(state.lags)
     p50 = p99 = None
@@ -70,4 +86,6 @@ def _peer(replicator: Replicator) -> PeerBody:
         held_back=state.held_back,
         pulled=state.pulled,
         pulled_bytes=state.pulled_bytes,
+        pulled_through=pulled_through,
+        breaker=breaker,
     )

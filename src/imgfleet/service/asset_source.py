@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from imgfleet.core.assets import Asset, is_id, original_key, rendition_key
 from imgfleet.core.errors import BlobCorrupt, Gone, SourceNotFound, StorageUnavailable, TooLarge
@@ -40,10 +41,15 @@ class AssetSource:
     """Reads assets' originals and stored renditions (a `SourceLoader` for `asset`)."""
 
     def __init__(
-        self, store: MetadataStore, blobs: BlobStore, entries: int = CATALOG_ENTRIES
+        self,
+        store: MetadataStore,
+        blobs: BlobStore,
+        entries: int = CATALOG_ENTRIES,
+        pull: Callable[[str], Awaitable[Asset | None]] | None = None,
     ) -> None:
         self.metadata = store
         self.blobs = blobs
+        self.pull = pull  # asks other regions for an asset this one lacks
         self._catalog: ByteLRU[str, Asset] = ByteLRU(entries, lambda asset: 1)
         self._stores: set[asyncio.Task[None]] = set()
 
@@ -52,6 +58,8 @@ class AssetSource:
         asset = self._catalog.get(asset_id)
         if asset is None:
             asset = await self.metadata.asset(asset_id)
+            if asset is None and self.pull is not None:
+                asset = await self.pull(asset_id)
             if asset is None:
                 raise SourceNotFound(f"source: no asset {asset_id}")
             self._catalog.put(asset_id, asset)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
@@ -116,6 +116,7 @@ class AssetService:
         clock: Clock,
         region_cache: RegionCache | None = None,
         bus: EventBus | None = None,
+        pull: Callable[[str], Awaitable[Asset | None]] | None = None,
         forget: Callable[[str], object] = lambda asset_id: None,
         entropy: Callable[[int], bytes] = os.urandom,
     ) -> None:
@@ -129,6 +130,7 @@ class AssetService:
         self.hlc = HlcClock(config.region, clock)
         self.region_cache = region_cache
         self.bus = bus  # where other regions read this one's events: for write concerns
+        self.pull = pull  # asks other regions for an asset this one lacks
         self.forget = forget  # drops an asset from this node's memory (renditions included)
         self.entropy = entropy
 
@@ -240,6 +242,9 @@ class AssetService:
     async def get(self, tenant: str, asset_id: str) -> Asset:
         """The tenant's live asset: 404 when it has none by this id, 410 once deleted."""
         asset = await self.store.asset(asset_id, tenant) if is_id(asset_id) else None
+        if asset is None and self.pull is not None and is_id(asset_id):
+            pulled = await self.pull(asset_id)
+            asset = pulled if pulled is not None and pulled.tenant == tenant else None
         if asset is None:
             raise NotFound(f"no asset {asset_id!r:.40}")
         if not asset.live:
@@ -252,6 +257,10 @@ class AssetService:
         if data is None:
             raise BlobCorrupt(f"asset {asset_id}: its original is missing from the blob store")
         return asset, data
+
+    async def record(self, asset_id: str) -> Asset | None:
+        """Any tenant's asset by id, tombstone or not (for another region)."""
+        return await self.store.asset(asset_id) if is_id(asset_id) else None
 
     async def original_by_hash(self, sha256: str) -> bytes | None:
         """An original's bytes, verified, whichever asset names them; None if not held."""

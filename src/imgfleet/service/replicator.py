@@ -20,10 +20,11 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from imgfleet.core.assets import AssetEvent, Event, original_key, sha256_of
+from imgfleet.core.assets import AssetEvent, Event
 from imgfleet.core.errors import StorageUnavailable
 from imgfleet.core.hlc import Hlc
 from imgfleet.ports import BlobStore, Clock, Delivery, MetadataStore, PeerFeed, Peers
+from imgfleet.service.originals import pull_original
 
 log = logging.getLogger(__name__)
 
@@ -142,25 +143,13 @@ class Replicator:
     async def _original_here(self, event: AssetEvent) -> bool:
         """Whether the event's original is in this region's blob store, pulled if need be;
         a tombstone needs none."""
-        asset = event.asset
-        if not asset.live:
+        if not event.asset.live:
             return True
-        key = original_key(asset.sha256)
         async with self._pulls:
-            try:
-                if await self.blobs.has(key):
-                    return True
-                data = await self.peers.original(self.peer, asset.sha256)
-                if data is None:
-                    log.warning("peer %s has no original %s", self.peer, asset.sha256)
-                    return False
-                if await asyncio.to_thread(sha256_of, data) != asset.sha256:
-                    log.error("peer %s sent other bytes for original %s", self.peer, asset.sha256)
-                    return False
-                await self.blobs.put(key, data)
-            except StorageUnavailable as error:
-                log.info("original %s not pulled from %s: %s", asset.sha256, self.peer, error)
-                return False
-        self.state.pulled += 1
-        self.state.pulled_bytes += len(data)
+            pulled = await pull_original(self.peer, event.asset.sha256, self.peers, self.blobs)
+        if pulled is None:
+            return False
+        if pulled:
+            self.state.pulled += 1
+            self.state.pulled_bytes += pulled
         return True

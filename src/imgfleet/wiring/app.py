@@ -29,7 +29,7 @@ def build_app(deps: Dependencies) -> App:
     routers = [
         assets_router(deps.assets, deps.keys, urls),
         internal_router(deps.assets, s.region.secret),
-        regions_router(s.region.name, deps.replicators),
+        regions_router(s.region.name, deps.links.replicators, deps.links.pull, deps.links.peers),
     ]
     return create_app(deps.delivery, deps.metrics, config, routers)
 

@@ -18,7 +18,7 @@ from imgfleet.core.lru import ByteLRU
 from imgfleet.core.rendition import Rendition
 from imgfleet.imaging.engine import VipsEngine, configure_vips
 from imgfleet.metrics import Metrics
-from imgfleet.ports import BlobStore, Clock, Engine, MetadataStore, SourceLoader
+from imgfleet.ports import BlobStore, Clock, Engine, MetadataStore, Peers, SourceLoader
 from imgfleet.service import render_job
 from imgfleet.service.admission import Admission, Workers
 from imgfleet.service.api_keys import KeyService
@@ -28,6 +28,7 @@ from imgfleet.service.change_feed import ChangeFeed
 from imgfleet.service.collector import Collector
 from imgfleet.service.delivery import DeliveryService
 from imgfleet.service.outbox_relay import OutboxRelay
+from imgfleet.service.pull_through import PullThrough
 from imgfleet.service.render_job import RenderJob, RenderResult
 from imgfleet.service.replicator import Replicator
 from imgfleet.service.worker_processes import ProcessWorkers
@@ -49,6 +50,15 @@ from imgfleet.wiring.config import (
 
 
 @dataclass(frozen=True, slots=True)
+class RegionLinks:
+    """This region's links to its peers: none for a region on its own."""
+
+    replicators: tuple[Replicator, ...] = ()  # one per peer
+    pull: PullThrough | None = None
+    peers: Peers | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Dependencies:
     settings: Settings
     metrics: Metrics
@@ -58,7 +68,7 @@ class Dependencies:
     relay: OutboxRelay
     feed: ChangeFeed
     collector: Collector
-    replicators: tuple[Replicator, ...] = ()  # one per peer region
+    links: RegionLinks = RegionLinks()  # to the other regions
 
 
 @asynccontextmanager
@@ -141,7 +151,8 @@ async def open_dependencies(
         stack.push_async_callback(blobs.aclose)
         bus = EVENT_BUSES.open(bus_url(settings))
         stack.push_async_callback(bus.aclose)
-        asset_source = AssetSource(store, blobs)
+        links = await stack.enter_async_context(open_region_links(settings, store, blobs, clock))
+        asset_source = AssetSource(store, blobs, pull=links.pull)
         stack.push_async_callback(asset_source.settle)  # before the blob store closes
         sources["asset"] = asset_source
 
@@ -171,13 +182,14 @@ async def open_dependencies(
             clock=clock,
             region_cache=region,
             bus=bus,
+            pull=links.pull,
             forget=delivery.forget_asset,
         )
         storage = settings.storage
-        replicators = await stack.enter_async_context(
-            open_replicators(settings, store, blobs, clock)
+        metrics.replication.watch(
+            lambda: [(r.peer, r.state) for r in links.replicators],
+            lambda: {} if links.pull is None else links.pull.counts.pulled,
         )
-        metrics.replication.watch(lambda: [(r.peer, r.state) for r in replicators])
         deps = Dependencies(
             settings,
             metrics,
@@ -189,7 +201,7 @@ async def open_dependencies(
             Collector(
                 store, blobs, clock, grace=storage.delete_grace, interval=storage.collect_interval
             ),
-            replicators,
+            links,
         )
         await deps.feed.poll()  # from the feed's present position on
         tasks = [
@@ -198,7 +210,7 @@ async def open_dependencies(
             asyncio.create_task(deps.collector.run(), name="collector"),
             *(
                 asyncio.create_task(replicator.run(), name=f"replication from {replicator.peer}")
-                for replicator in deps.replicators
+                for replicator in deps.links.replicators
             ),
         ]
         stack.push_async_callback(_cancel, tasks)
@@ -206,13 +218,12 @@ async def open_dependencies(
 
 
 @asynccontextmanager
-async def open_replicators(
+async def open_region_links(
     settings: Settings, store: MetadataStore, blobs: BlobStore, clock: Clock
-) -> AsyncIterator[tuple[Replicator, ...]]:
-    """One replicator per peer region in settings (none for a region on its own)."""
+) -> AsyncIterator[RegionLinks]:
     region = settings.region
     if not region.peers:
-        yield ()
+        yield RegionLinks()
         return
     peers = HttpPeers(
         {peer.name: peer.url for peer in region.peers},
@@ -223,10 +234,24 @@ async def open_replicators(
         NatsPeerFeed(peer.nats, peer.name, region.name, timeout=region.peer_timeout)
         for peer in region.peers
     ]
+    nearest = sorted(region.peers, key=lambda peer: peer.rtt)
     try:
-        yield tuple(
-            Replicator(peer.name, feed, store=store, blobs=blobs, peers=peers, clock=clock)
-            for peer, feed in zip(region.peers, feeds, strict=True)
+        yield RegionLinks(
+            tuple(
+                Replicator(peer.name, feed, store=store, blobs=blobs, peers=peers, clock=clock)
+                for peer, feed in zip(region.peers, feeds, strict=True)
+            ),
+            PullThrough(
+                [peer.name for peer in nearest],
+                peers,
+                store=store,
+                blobs=blobs,
+                clock=clock,
+                # The next peer is asked once the nearest has had two round trips (a record,
+                # then an original), and never sooner than 50 ms.
+                hedge_after=max(0.05, 2 * nearest[0].rtt / 1000),
+            ),
+            peers,
         )
     finally:
         for feed in feeds:
