@@ -122,6 +122,23 @@ def test_uploads_deletes_and_keys_replicate_between_two_regions(tmp_path: Path) 
         read = httpx.get(f"{bases['us']}/v1/assets/{fresh['id']}", headers=auth["eu"], timeout=5)
         assert read.status_code == 200 and read.json()["sha256"] == fresh["sha256"]
 
+        # Read-your-writes: a read that carries a write's clock sees that write at once in
+        # the other region (which waits for replication, or takes the record from the home).
+        edited = httpx.patch(
+            f"{bases['eu']}/v1/assets/{fresh['id']}",
+            json={"tags": ["seen"]},
+            headers=auth["eu"],
+            timeout=5,
+        )
+        clock = {"imgfleet-hlc": edited.headers["imgfleet-hlc"]}
+        read = httpx.get(
+            f"{bases['us']}/v1/assets/{fresh['id']}", headers={**auth["eu"], **clock}, timeout=5
+        )
+        assert read.status_code == 200 and read.json()["tags"] == ["seen"]
+        removed = httpx.delete(f"{bases['eu']}/v1/assets/{fresh['id']}", headers=auth["eu"])
+        clock = {"imgfleet-hlc": removed.headers["imgfleet-hlc"]}
+        assert httpx.get(bases["us"] + fresh_path, headers=clock, timeout=5).status_code == 410
+
         # Each region reports its replication from the other.
         def report() -> dict[str, Any]:
             answer: dict[str, Any] = httpx.get(f"{bases['eu']}/v1/regions", timeout=5).json()

@@ -30,6 +30,8 @@ shell turns these into responses; everything below raises them.
     ├── Overloaded (503)                  admission refused; carries Retry-After
     ├── CacheUnavailable (503)            a cache backend failed: callers treat it as a miss
     ├── StorageUnavailable (503)          the blob store, database or bus failed or timed out
+    │   └── NotCaughtUp (503)             a read carrying a write's clock that this region
+    │                                     has not applied, nor could get from its home
     ├── OriginError (502)                 the origin answered badly
     ├── OriginTimeout (504)               the origin did not answer in time
     └── RenderTimeout (504)               the render deadline passed
@@ -182,6 +184,10 @@ class CacheUnavailable(ImgfleetError):
 
 class StorageUnavailable(ImgfleetError):
     status, is_fault, reason = 503, False, "storage_unavailable"
+
+
+class NotCaughtUp(StorageUnavailable):
+    reason = "not_caught_up"
 
 
 class OriginError(ImgfleetError):

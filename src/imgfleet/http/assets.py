@@ -22,9 +22,11 @@ from starlette.formparsers import MultiPartException
 from imgfleet.core.api_keys import ApiKey, Scope
 from imgfleet.core.assets import Asset, Page
 from imgfleet.core.errors import BadRequest, TooLarge, UnsupportedMedia
+from imgfleet.core.hlc import Hlc
 from imgfleet.core.replication import WriteConcern
 from imgfleet.core.signing import KeyPair, signed
 from imgfleet.http.api import ErrorBody
+from imgfleet.http.headers import written_clock
 from imgfleet.service.api_keys import KeyService
 from imgfleet.service.asset_source import SCHEME
 from imgfleet.service.assets import AssetService, Edit
@@ -33,6 +35,11 @@ BEARER = HTTPBearer(auto_error=False, description="An API key: `imgfleet keys cr
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 MULTIPART_OVERHEAD = 64 * 1024  # bytes a form may add around its file
 HLC_HEADER = "imgfleet-hlc"  # a write's clock: send it back for read-your-writes
+HLC_PATTERN = r"^[0-9]{13}-[0-9]{6}-[a-z0-9][a-z0-9-]{0,31}$"  # core.hlc's text form
+WRITTEN = (
+    "The clock of a write of yours (its Imgfleet-Hlc answer, or cookie imgfleet_hlc): the "
+    "answer includes that write, wherever it was made"
+)
 CONCERN = (
     "local: answered once durable in this region; quorum: and in a majority of regions; "
     "all: in every region. Not met within the server's write timeout: 202, stored anyway."
@@ -238,9 +245,18 @@ def assets_router(assets: AssetService, keys: KeyService, urls: AssetUrls) -> AP
         )
 
     @router.get("/{asset_id}", response_model=AssetBody, responses=errors(404, 410))
-    async def read(asset_id: str, request: Request, credentials: Credentials) -> AssetBody:
+    async def read(
+        asset_id: str,
+        request: Request,
+        credentials: Credentials,
+        imgfleet_hlc: Annotated[
+            # The pattern is documented, and checked after the key: a bad key is a 401 first.
+            str | None, Header(json_schema_extra={"pattern": HLC_PATTERN}, description=WRITTEN)
+        ] = None,
+    ) -> AssetBody:
         key = await authorized(credentials, Scope.READ)
-        return body(await assets.get(key.tenant, asset_id), request)
+        written = written_clock(request.headers.raw)
+        return body(await assets.get(key.tenant, asset_id, _clock(written)), request)
 
     @router.get(
         "/{asset_id}/original",
@@ -288,6 +304,13 @@ def assets_router(assets: AssetService, keys: KeyService, urls: AssetUrls) -> AP
         return Response(status_code=204, headers={HLC_HEADER: str(tombstone.hlc)})
 
     return router
+
+
+def _clock(text: str | None) -> Hlc | None:
+    try:
+        return None if text is None else Hlc.parse(text)
+    except ValueError as error:
+        raise BadRequest(f"Imgfleet-Hlc: {error}") from None
 
 
 async def _read_upload(request: Request, limit: int) -> tuple[bytes, str | None]:

@@ -1,8 +1,11 @@
-"""Response headers for renditions: caching, negotiation, disposition."""
+"""Response headers for renditions (caching, negotiation, disposition), and the request
+header or cookie that asks for read-your-writes."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from http.cookies import CookieError, SimpleCookie
 
 from imgfleet.service.delivery import Presentation
 
@@ -61,3 +64,27 @@ def content_disposition(presentation: Presentation, media_type: str) -> bytes:
     stem = _UNSAFE.sub("_", presentation.filename or "image").strip() or "image"
     name = f"{stem}.{_EXTENSIONS.get(media_type, 'bin')}"
     return f'{kind}; filename="{name}"'.encode()
+
+
+WRITTEN_HEADER = b"imgfleet-hlc"  # a write's clock, sent back for read-your-writes
+WRITTEN_COOKIE = "imgfleet_hlc"  # the same, as a cookie
+
+
+def written_clock(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The write clock a request carries (header `Imgfleet-Hlc`, else cookie
+    `imgfleet_hlc`); None for a request that asks no read-your-writes."""
+    cookie = None
+    for name, value in headers:
+        if name == WRITTEN_HEADER:
+            return value.decode("latin-1").strip() or None  # empty: none sent
+        if name == b"cookie" and WRITTEN_COOKIE.encode() in value:
+            cookie = value
+    if cookie is None:
+        return None
+    jar = SimpleCookie()
+    try:
+        jar.load(cookie.decode("latin-1"))
+    except CookieError:
+        return None
+    morsel = jar.get(WRITTEN_COOKIE)
+    return None if morsel is None else morsel.value.strip() or None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from imgfleet.core.errors import ClientGone, ImgfleetError, Overloaded
 from imgfleet.core.rendition import Rendition
 from imgfleet.http.asgi import Headers, Receive, Scope, Send, send_error, send_response
-from imgfleet.http.headers import etag, etag_matches, rendition_headers
+from imgfleet.http.headers import etag, etag_matches, rendition_headers, written_clock
 from imgfleet.http.hot import CHECKED, HotTable
 from imgfleet.http.outcome import HIT, SCOPE_KEY, Outcome
 from imgfleet.service.delivery import DeliveryService
@@ -44,7 +44,8 @@ class ImageEndpoint:
         raw_path = (scope.get("raw_path") or scope["path"].encode()).partition(b"?")[0]
         path = raw_path.decode("utf-8", "surrogateescape")
         accept = outcome.headers.get(b"accept", b"").decode("latin-1")
-        if self.hot is not None and CHECKED not in scope.get("extensions", ()):
+        written = written_clock(outcome.headers.items())
+        if self.hot is not None and written is None and CHECKED not in scope.get("extensions", ()):
             found = self.hot.find(path, accept)
             if found is not None:
                 entry, rendition = found
@@ -52,7 +53,9 @@ class ImageEndpoint:
                 await self._answer(send, method, outcome, entry.etag, entry.headers, rendition)
                 return
         try:
-            delivery = await self.delivery.deliver(path, accept, lambda: _disconnected(receive))
+            delivery = await self.delivery.deliver(
+                path, accept, lambda: _disconnected(receive), written
+            )
         except ClientGone as gone:  # nobody to answer; logged and counted as nginx's 499
             outcome.status, outcome.extra = gone.status, {"error": gone.reason}
             return
@@ -67,7 +70,7 @@ class ImageEndpoint:
         head = rendition_headers(
             delivery.presentation, rendition.media_type, self.config.ttl, time.time()
         )
-        if self.hot is not None:
+        if self.hot is not None and written is None:
             self.hot.remember(path, accept, delivery, head)
         await self._answer(send, method, outcome, etag(delivery.presentation), head, rendition)
 

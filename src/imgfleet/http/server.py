@@ -64,6 +64,7 @@ from imgfleet.core.errors import HeaderTooLarge
 from imgfleet.http.app import App
 from imgfleet.http.asgi import Headers, error_response
 from imgfleet.http.connections import RefusalLog, connection_cap, raise_open_file_limit
+from imgfleet.http.headers import written_clock
 from imgfleet.http.hot import CHECKED
 from imgfleet.http.outcome import SCOPE_KEY, Outcome
 from imgfleet.metrics import ConnectionStats
@@ -370,6 +371,7 @@ def protocol_class(app: App, guard: Guard, *, hot: bool) -> type[HttpToolsProtoc
                 and self.parser.should_keep_alive()
                 and not self.parser.should_upgrade()
                 and all(name != b"if-none-match" for name, _ in self.headers)
+                and written_clock(self.headers) is None  # read-your-writes: the service checks
             )
 
         def _answer_hot(self) -> bool:

@@ -12,18 +12,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 from imgfleet.core.assets import Asset, is_id, original_key, rendition_key
-from imgfleet.core.errors import BlobCorrupt, Gone, SourceNotFound, StorageUnavailable, TooLarge
+from imgfleet.core.errors import (
+    BlobCorrupt,
+    Gone,
+    NotCaughtUp,
+    SourceNotFound,
+    StorageUnavailable,
+    TooLarge,
+)
+from imgfleet.core.hlc import Hlc
 from imgfleet.core.lru import ByteLRU
 from imgfleet.core.rendition import Rendition, from_stored, stored_form
-from imgfleet.ports import BlobStore, MetadataStore
+from imgfleet.core.replication import covers
+from imgfleet.ports import BlobStore, Clock, MetadataStore
+from imgfleet.service.pull_through import PullThrough
 
 log = logging.getLogger(__name__)
 
 SCHEME = "asset://"
 CATALOG_ENTRIES = 65_536  # assets whose record this node keeps in memory
+CATCH_UP_WAIT = 0.5  # seconds a read-your-writes request waits for replication
+CATCH_UP_POLL = 0.02
 PENDING_STORES = 64  # renditions being written at once; past that, one more is not kept
 
 
@@ -45,11 +56,18 @@ class AssetSource:
         store: MetadataStore,
         blobs: BlobStore,
         entries: int = CATALOG_ENTRIES,
-        pull: Callable[[str], Awaitable[Asset | None]] | None = None,
+        *,
+        region: str = "local",
+        clock: Clock | None = None,
+        pull: PullThrough | None = None,
+        catch_up_wait: float = CATCH_UP_WAIT,
     ) -> None:
         self.metadata = store
         self.blobs = blobs
+        self.region = region
+        self.clock = clock
         self.pull = pull  # asks other regions for an asset this one lacks
+        self.catch_up_wait = catch_up_wait
         self._catalog: ByteLRU[str, Asset] = ByteLRU(entries, lambda asset: 1)
         self._stores: set[asyncio.Task[None]] = set()
 
@@ -58,7 +76,7 @@ class AssetSource:
         asset = self._catalog.get(asset_id)
         if asset is None:
             asset = await self.metadata.asset(asset_id)
-            if asset is None and self.pull is not None:
+            if asset is None and self.pull is not None:  # nearest peer first
                 asset = await self.pull(asset_id)
             if asset is None:
                 raise SourceNotFound(f"source: no asset {asset_id}")
@@ -66,6 +84,29 @@ class AssetSource:
         if not asset.live:
             raise Gone(f"source: asset {asset_id} was deleted")
         return asset
+
+    async def caught_up(self, asset_id: str, written: Hlc) -> bool:
+        """Make this region's record of the asset include the write stamped `written`
+        (read-your-writes): wait up to `catch_up_wait` for replication to bring it, then
+        take the record from the write's home region (read repair). True when the record
+        changed meanwhile (what this node remembers of the asset must go); `NotCaughtUp`
+        when neither brought the write."""
+        if written.region == self.region or covers(await self.metadata.asset(asset_id), written):
+            return False
+        if self.clock is not None:
+            deadline = self.clock.monotonic() + self.catch_up_wait
+            while self.clock.monotonic() < deadline:
+                await asyncio.sleep(CATCH_UP_POLL)
+                if covers(await self.metadata.asset(asset_id), written):
+                    return True
+        if self.pull is not None and covers(
+            await self.pull.from_peer(written.region, asset_id), written
+        ):
+            return True
+        raise NotCaughtUp(
+            f"asset {asset_id}: this region has not applied the write {written} yet, and its "
+            f"home region {written.region} did not answer; retry"
+        )
 
     def forget(self, asset_id: str) -> None:
         """Drop what this node remembers of the asset: it changed or went."""

@@ -44,6 +44,7 @@ from imgfleet.core.errors import (
     TooLarge,
     UnsupportedMedia,
 )
+from imgfleet.core.hlc import Hlc
 from imgfleet.core.replication import WriteConcern
 from imgfleet.core.source import SourceInfo
 from imgfleet.ports import (
@@ -117,6 +118,7 @@ class AssetService:
         region_cache: RegionCache | None = None,
         bus: EventBus | None = None,
         pull: Callable[[str], Awaitable[Asset | None]] | None = None,
+        caught_up: Callable[[str, Hlc], Awaitable[bool]] | None = None,
         forget: Callable[[str], object] = lambda asset_id: None,
         entropy: Callable[[int], bytes] = os.urandom,
     ) -> None:
@@ -131,6 +133,7 @@ class AssetService:
         self.region_cache = region_cache
         self.bus = bus  # where other regions read this one's events: for write concerns
         self.pull = pull  # asks other regions for an asset this one lacks
+        self.caught_up = caught_up  # brings an asset up to a write (read-your-writes)
         self.forget = forget  # drops an asset from this node's memory (renditions included)
         self.entropy = entropy
 
@@ -239,8 +242,16 @@ class AssetService:
         asset = await self.get(tenant, record.asset_id)
         return Upload(asset, created=asset.created == record.created)
 
-    async def get(self, tenant: str, asset_id: str) -> Asset:
-        """The tenant's live asset: 404 when it has none by this id, 410 once deleted."""
+    async def get(self, tenant: str, asset_id: str, written: Hlc | None = None) -> Asset:
+        """The tenant's live asset: 404 when it has none by this id, 410 once deleted; with
+        `written`, as of that write at least (read-your-writes)."""
+        if (
+            written is not None
+            and self.caught_up is not None
+            and is_id(asset_id)
+            and await self.caught_up(asset_id, written)
+        ):
+            self.forget(asset_id)
         asset = await self.store.asset(asset_id, tenant) if is_id(asset_id) else None
         if asset is None and self.pull is not None and is_id(asset_id):
             pulled = await self.pull(asset_id)

@@ -37,6 +37,7 @@ from imgfleet.core.errors import (
     RenderKilled,
     TooLarge,
 )
+from imgfleet.core.hlc import Hlc
 from imgfleet.core.lru import ByteLRU
 from imgfleet.core.negotiation import negotiate
 from imgfleet.core.option_parser import ParsedPath, Presets, parse_path
@@ -158,9 +159,15 @@ class DeliveryService:
         self._negotiated: dict[str, ImageFormat | None] = {}
 
     async def deliver(
-        self, raw_path: str, accept: str, gone: Callable[[], Awaitable[object]] | None = None
+        self,
+        raw_path: str,
+        accept: str,
+        gone: Callable[[], Awaitable[object]] | None = None,
+        written: str | None = None,
     ) -> Delivery:
-        """The rendition for a request path; `gone()` returns when the client disconnects.
+        """The rendition for a request path; `gone()` returns when the client disconnects;
+        `written`, a write's clock the client sent back, asks for read-your-writes: an asset
+        source is first brought up to that write (`AssetSource.caught_up`).
 
         A miss races its render against `gone`: a client that leaves drops its wait (and the
         render itself while it is still queued, when nobody else waits for it) instead of
@@ -168,6 +175,8 @@ class DeliveryService:
         """
         started = self.clock.monotonic()
         parsed = self.resolve(raw_path)
+        if written is not None:
+            await self._caught_up(parsed.source_url, written)
         options = parsed.options
         if options.expires is not None and options.expires < self.clock.time():
             raise Expired("the URL has expired")
@@ -308,6 +317,18 @@ class DeliveryService:
             self._asset_of[key] = asset_id
         self.metrics.result_cache_bytes(self.results.size)
         return rendition, tier
+
+    async def _caught_up(self, source_url: str, written: str) -> None:
+        asset_id = asset_id_of(source_url)
+        if asset_id is None or self.assets is None:
+            return  # only assets have writes
+        try:
+            clock = Hlc.parse(written)
+        except ValueError as error:
+            raise BadRequest(f"Imgfleet-Hlc: {error}") from None
+        if await self.assets.caught_up(asset_id, clock):
+            self.forget_asset(asset_id)
+        await self.assets.live(asset_id)  # 410 for a delete it caught up with
 
     def forget_asset(self, asset_id: str) -> None:
         """Drop everything this node keeps of an asset that changed or went: its record, its

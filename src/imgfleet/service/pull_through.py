@@ -59,14 +59,23 @@ class PullThrough:
         if found is None:
             self.counts.missed += 1
             return None
-        peer, asset = found
+        return await self._take(*found)
+
+    async def from_peer(self, peer: str, asset_id: str) -> Asset | None:
+        """The asset as this region holds it after taking `peer`'s copy (read repair: the
+        peer is the home region of a write this region has not applied yet)."""
+        asset = await self._record(peer, asset_id)
+        return None if asset is None else await self._take(peer, asset)
+
+    async def _take(self, peer: str, asset: Asset) -> Asset | None:
+        """Merge the peer's copy, its original first; what this region holds after."""
         if asset.live and await pull_original(peer, asset.sha256, self.client, self.blobs) is None:
             return None
         kind = EventType.STORED if asset.live else EventType.DELETED
         event = AssetEvent(new_id(int(self.clock.time() * 1000), self.entropy(10)), kind, asset)
         await self.store.apply(event)
         self.counts.pulled[peer] = self.counts.pulled.get(peer, 0) + 1
-        return await self.store.asset(asset_id)
+        return await self.store.asset(asset.id)
 
     async def _ask(self, asset_id: str) -> tuple[str, Asset] | None:
         waiting = list(self.peers)

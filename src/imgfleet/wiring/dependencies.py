@@ -152,7 +152,9 @@ async def open_dependencies(
         bus = EVENT_BUSES.open(bus_url(settings))
         stack.push_async_callback(bus.aclose)
         links = await stack.enter_async_context(open_region_links(settings, store, blobs, clock))
-        asset_source = AssetSource(store, blobs, pull=links.pull)
+        asset_source = AssetSource(
+            store, blobs, region=settings.region.name, clock=clock, pull=links.pull
+        )
         stack.push_async_callback(asset_source.settle)  # before the blob store closes
         sources["asset"] = asset_source
 
@@ -183,6 +185,7 @@ async def open_dependencies(
             region_cache=region,
             bus=bus,
             pull=links.pull,
+            caught_up=asset_source.caught_up,
             forget=delivery.forget_asset,
         )
         storage = settings.storage
