@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -166,6 +168,43 @@ def write_docs(folder: Path) -> None:
     print(f"wrote {folder / 'settings.md'} and {folder / 'url.md'}")
 
 
+def geo(args: argparse.Namespace) -> None:
+    """`imgfleet geo ...`: a local cluster (`imgfleet.geo`)."""
+    from imgfleet.geo import control
+
+    try:
+        if args.action == "up":
+            try:
+                rtt = control.seconds(args.rtt)
+                bandwidth = None if args.bandwidth is None else control.rate(args.bandwidth)
+            except ValueError as error:
+                raise SystemExit(f"imgfleet geo up: {error}") from None
+            state = control.up(args.dir, args.regions, rtt, bandwidth)
+            print(f"{len(state['regions'])} regions, {rtt * 1000:g} ms apart:")
+            for region in state["regions"]:
+                print(f"  {region['name']}: {region['url']}")
+            print(f"signing key and salt: {args.dir / 'plan.json'}; stop: imgfleet geo down")
+        elif args.action == "status":
+            state = control.status(args.dir)
+            print(json.dumps(state, indent=2) if args.json else control.table(state))
+            if args.follow:
+                control.follow(args.dir, state["backlog"])
+        elif args.action == "down":
+            control.down(args.dir)
+            print("cluster stopped")
+        elif args.action == "cut":
+            control.command(args.dir, {"command": "cut", "region": args.region})
+            print(f"{args.region} cut off")
+        elif args.action == "env":
+            for name, value in control.environment(args.dir, args.region).items():
+                print(f"export {name}={shlex.quote(value)}")
+        elif args.action == "heal":
+            control.command(args.dir, {"command": "heal", "region": args.region})
+            print(f"{args.region or 'every region'} healed")
+    except control.GeoError as error:
+        raise SystemExit(f"imgfleet geo {args.action}: {error}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="imgfleet", description=__doc__)
     parser.add_argument("--config", help="TOML settings file (same as IMGFLEET_CONFIG)")
@@ -205,6 +244,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_revoke = key_actions.add_parser("revoke", help="revoke a key by its id")
     p_revoke.add_argument("key_id", help="the id `keys list` shows")
 
+    p_geo = commands.add_parser("geo", help="a local multi-region cluster with WAN latency")
+    geo_actions = p_geo.add_subparsers(dest="action", required=True)
+    p_up = geo_actions.add_parser("up", help="start N regions and the links between them")
+    p_up.add_argument("--regions", type=int, default=3, help="how many (default 3)")
+    p_up.add_argument("--rtt", default="80ms", help="round trip between regions (80ms)")
+    p_up.add_argument("--bandwidth", help="cap per link and direction, e.g. 10M (bytes/s)")
+    p_status = geo_actions.add_parser("status", help="regions, health, lag per pair, backlog")
+    p_status.add_argument("--json", action="store_true", help="one JSON document")
+    p_status.add_argument(
+        "--follow", action="store_true", help="then a progress line until the backlog drains"
+    )
+    geo_actions.add_parser("down", help="stop every region and link")
+    p_cut = geo_actions.add_parser("cut", help="cut a region's links (both ways)")
+    p_cut.add_argument("region")
+    p_heal = geo_actions.add_parser("heal", help="restore the links cut (of one region, or all)")
+    p_heal.add_argument("region", nargs="?")
+    p_env = geo_actions.add_parser(
+        "env", help="a region's settings as shell exports: eval them, then `imgfleet keys ...`"
+    )
+    p_env.add_argument("region")
+    for p_action in geo_actions.choices.values():
+        p_action.add_argument(
+            "--dir", type=Path, default=Path(".imgfleet-geo"), help="the cluster's folder"
+        )
+
     commands.add_parser("check-config", help="validate settings and exit")
     p_docs = commands.add_parser("docs", help="write the generated references into a folder")
     p_docs.add_argument("folder", nargs="?", default="docs", help="default: docs")
@@ -214,6 +278,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         os.environ["IMGFLEET_CONFIG"] = args.config
     if args.command == "docs":
         write_docs(Path(args.folder))
+        return
+    if args.command == "geo":
+        geo(args)
         return
     settings = load_settings()
     if args.command == "serve":

