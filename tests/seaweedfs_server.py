@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from imgfleet.geo.cluster import free_ports
 from tests.waiting import until_blocking
 
 BUCKET = "imgfleet-test"
@@ -141,7 +141,7 @@ class SeaweedFsServer:
         logs = self._folder / f"logs-{attempt}"
         data.mkdir()
         logs.mkdir()
-        self._ports = dict(zip(_PORTS, _free_ports(len(_PORTS)), strict=True))
+        self._ports = dict(zip(_PORTS, free_ports(len(_PORTS)), strict=True))
         arguments = [
             str(self._binary),
             f"-logdir={logs}",
@@ -197,18 +197,6 @@ class SeaweedFsServer:
 
 class _Exited(AssertionError):
     """The server process ended while starting."""
-
-
-def _free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports free now (all bound at once, then released)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for held in sockets:
-            held.bind(("127.0.0.1", 0))
-        return [held.getsockname()[1] for held in sockets]
-    finally:
-        for held in sockets:
-            held.close()
 
 
 def _client(endpoint: str, identity: Identity, timeout: float = 10) -> Any:

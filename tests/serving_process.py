@@ -93,3 +93,16 @@ def serve_process(
         if process.poll() is None:
             process.kill()
         serving.stopped(10)
+
+
+def bearer(env: Mapping[str, str], tenant: str = "acme") -> dict[str, str]:
+    """The Authorization header of a new API key, made by `imgfleet keys create` with `env`."""
+    created = subprocess.run(
+        [sys.executable, "-m", "imgfleet.cli", "keys", "create", "--tenant", tenant],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return {"authorization": f"Bearer {created.stdout.strip()}"}

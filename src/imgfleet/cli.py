@@ -195,6 +195,8 @@ def geo(args: argparse.Namespace) -> None:
         elif args.action == "cut":
             control.command(args.dir, {"command": "cut", "region": args.region})
             print(f"{args.region} cut off")
+        elif args.action == "url":
+            print(control.url(args.dir, args.region))
         elif args.action == "env":
             for name, value in control.environment(args.dir, args.region).items():
                 print(f"export {name}={shlex.quote(value)}")
@@ -264,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "env", help="a region's settings as shell exports: eval them, then `imgfleet keys ...`"
     )
     p_env.add_argument("region")
+    p_url = geo_actions.add_parser("url", help="a region's URL")
+    p_url.add_argument("region")
     for p_action in geo_actions.choices.values():
         p_action.add_argument(
             "--dir", type=Path, default=Path(".imgfleet-geo"), help="the cluster's folder"

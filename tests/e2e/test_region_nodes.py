@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ from tests import imagegen
 from tests.contract.test_region_cache import REDIS, need_redis
 from tests.postgres import postgres_schema
 from tests.seaweedfs import SeaweedFs
-from tests.serving_process import serve_process
+from tests.serving_process import bearer, serve_process
 from tests.waiting import until_blocking
 
 KEY, SALT = b"region-key", b"region-salt"
@@ -69,14 +67,7 @@ def test_two_nodes_share_assets_renditions_and_deletes(seaweedfs: SeaweedFs) -> 
             "IMGFLEET_RENDER__ISOLATION": "threads",
             "IMGFLEET_SERVER__ACCESS_LOG": "false",
         }
-        created = subprocess.run(
-            [sys.executable, "-m", "imgfleet.cli", "keys", "create", "--tenant", "acme"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        auth = {"authorization": f"Bearer {created.stdout.strip()}"}
+        auth = bearer(env)
         first, _ = stack.enter_context(serve_process(env))
         second, _ = stack.enter_context(serve_process(env))
 

@@ -16,7 +16,7 @@ import httpx
 
 from tests import imagegen
 from tests.nats_server import NatsServer, free_port, running_nats_server
-from tests.serving_process import serve_process
+from tests.serving_process import bearer, serve_process
 from tests.waiting import until_blocking
 
 SECRET = "a-cluster-secret-of-the-tests"
@@ -44,17 +44,6 @@ def region_env(
         "IMGFLEET_SERVER__ACCESS_LOG": "false",
         "IMGFLEET_REGION__WRITE_TIMEOUT": "3",
     }
-
-
-def bearer(env: dict[str, str]) -> dict[str, str]:
-    created = subprocess.run(
-        [sys.executable, "-m", "imgfleet.cli", "keys", "create", "--tenant", "acme"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return {"authorization": f"Bearer {created.stdout.split()[0]}"}
 
 
 def upload(

@@ -15,6 +15,7 @@ import pytest
 
 from tests import imagegen
 from tests.nats_server import nats_server_binary
+from tests.serving_process import bearer
 from tests.waiting import until_blocking
 
 
@@ -52,6 +53,7 @@ def test_geo_up_runs_regions_that_replicate_and_can_be_cut_off(cluster: Path) ->
     state = json.loads(geo(cluster, "status", "--json"))
     eu, us = state["regions"]
     assert (eu["name"], us["name"]) == ("eu", "us") and eu["ready"] and us["ready"]
+    assert geo(cluster, "url", "us").strip() == us["url"]
 
     # A key made with eu's settings (`geo env`) uploads there; us delivers the upload.
     exports = geo(cluster, "env", "eu")
@@ -59,17 +61,11 @@ def test_geo_up_runs_regions_that_replicate_and_can_be_cut_off(cluster: Path) ->
     for line in exports.splitlines():
         name, _, value = line.removeprefix("export ").partition("=")
         env[name] = value.strip("'")
-    token = subprocess.run(
-        [sys.executable, "-m", "imgfleet.cli", "keys", "create", "--tenant", "acme"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()[0]
+    auth = bearer(env)
     answer = httpx.post(
         f"{eu['url']}/v1/assets",
         content=imagegen.jpeg(200, 100),
-        headers={"authorization": f"Bearer {token}", "content-type": "image/jpeg"},
+        headers={**auth, "content-type": "image/jpeg"},
         timeout=10,
     )
     assert answer.status_code == 201, answer.text
@@ -83,7 +79,7 @@ def test_geo_up_runs_regions_that_replicate_and_can_be_cut_off(cluster: Path) ->
     cut = httpx.post(
         f"{eu['url']}/v1/assets?write_concern=all",
         content=imagegen.jpeg(210, 100),
-        headers={"authorization": f"Bearer {token}", "content-type": "image/jpeg"},
+        headers={**auth, "content-type": "image/jpeg"},
         timeout=30,
     )
     assert cut.status_code == 202 and cut.json()["replication"]["regions"] == ["eu"]

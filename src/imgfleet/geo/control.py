@@ -88,6 +88,13 @@ def command(folder: Path, request: dict[str, Any], timeout: float = 30.0) -> dic
     return state
 
 
+def url(folder: Path, region: str) -> str:
+    for each in command(folder, {"command": "state"})["regions"]:
+        if each["name"] == region:
+            return str(each["url"])
+    raise GeoError(f"no region {region!r} in the cluster in {folder}")
+
+
 def environment(folder: Path, region: str) -> dict[str, str]:
     """The settings a region's nodes run with (for `imgfleet keys`, `imgfleet sign`)."""
     state = command(folder, {"command": "env", "region": region})
