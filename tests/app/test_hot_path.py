@@ -135,6 +135,23 @@ def test_conditional_head_and_closing_requests_take_the_asgi_path(served: HotSer
     assert served.hot_answers == 0
 
 
+def test_a_read_carrying_a_write_s_clock_takes_the_asgi_path(served: HotServed) -> None:
+    """Read-your-writes is checked by the service (a local source has no writes to wait
+    for: the same answer), never skipped by the hot path."""
+    path = signed("w:66", "local:///photo.jpg", "jpg")
+    clock = "1765000000000-000001-eu"
+    with served.connect() as sock:
+        (_, _, body), _ = warm(sock, path)
+        sock.sendall(request(path, imgfleet_hlc=clock))
+        assert read_answers(sock, 1)[0][2] == body
+        sock.sendall(request(path, cookie=f"theme=dark; imgfleet_hlc={clock}"))
+        assert read_answers(sock, 1)[0][2] == body
+        assert served.hot_answers == 0
+        sock.sendall(request(path, cookie="theme=dark"))
+        assert read_answers(sock, 1)[0][2] == body
+    assert served.hot_answers == 1
+
+
 def test_a_url_that_expires_is_never_answered_hot(served: HotServed) -> None:
     path = signed(f"exp:{int(time.time()) + 100}/w:12", "local:///photo.jpg", "jpg")
     with served.connect() as sock:

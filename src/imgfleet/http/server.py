@@ -64,7 +64,7 @@ from imgfleet.core.errors import HeaderTooLarge
 from imgfleet.http.app import App
 from imgfleet.http.asgi import Headers, error_response
 from imgfleet.http.connections import RefusalLog, connection_cap, raise_open_file_limit
-from imgfleet.http.headers import written_clock
+from imgfleet.http.headers import WRITTEN_COOKIE, WRITTEN_HEADER
 from imgfleet.http.hot import CHECKED
 from imgfleet.http.outcome import SCOPE_KEY, Outcome
 from imgfleet.metrics import ConnectionStats
@@ -370,8 +370,11 @@ def protocol_class(app: App, guard: Guard, *, hot: bool) -> type[HttpToolsProtoc
                 and self.parser.get_http_version() == "1.1"
                 and self.parser.should_keep_alive()
                 and not self.parser.should_upgrade()
-                and all(name != b"if-none-match" for name, _ in self.headers)
-                and written_clock(self.headers) is None  # read-your-writes: the service checks
+                # No revalidation, no write's clock (read-your-writes: the service checks it).
+                and all(
+                    name not in _CONDITIONAL and (name != b"cookie" or _WRITTEN not in value)
+                    for name, value in self.headers
+                )
             )
 
         def _answer_hot(self) -> bool:
@@ -428,6 +431,10 @@ def _too_large(max_head: int) -> _Canned:
     headers = [(name, value) for name, value in headers if name != b"cache-control"]
     headers += [(b"cache-control", b"no-store"), (b"connection", b"close")]
     return _Canned(b"HTTP/1.1 %d Request Header Fields Too Large" % status, headers, body)
+
+
+_CONDITIONAL = frozenset({b"if-none-match", WRITTEN_HEADER})  # off the hot path
+_WRITTEN = WRITTEN_COOKIE.encode()
 
 
 def _response(canned: _Canned, default_headers: Headers) -> bytes:
