@@ -126,6 +126,20 @@ class Cluster:
             self.cut_off.discard(region)
         self._apply_cuts()
 
+    def kill(self, region: str) -> None:
+        """SIGKILL a region's imgfleet serve (a crash); its nats-server stays up."""
+        self._check(region)
+        process = self.processes[region]
+        process.kill()
+        process.wait(10)
+
+    async def restart(self, region: str) -> None:
+        """Start a region's imgfleet serve again (after `kill`), and wait until it is ready."""
+        self._check(region)
+        plan = next(r for r in self.plan.regions if r.name == region)
+        self.processes[region] = self._serve(plan)
+        await self._wait_ready()
+
     async def stop(self) -> None:
         for process in self.processes.values():
             if process.poll() is None:

@@ -35,7 +35,7 @@ COUNT_EVERY = 1.0  # seconds between reads of the peer's count of events pending
 class ReplicatorConfig:
     batch: int = 100  # events fetched at once
     wait: float = 1.0  # seconds a fetch waits for the first event
-    pulls: int = 4  # originals pulled at once
+    pulls: int = 16  # originals pulled at once (each one round trip, at least)
     retry_delay: float = 2.0  # before an event whose original could not be had comes again
     backoff: float = 0.5  # first wait after the peer's bus failed; doubles up to max_backoff
     max_backoff: float = 5.0

@@ -86,7 +86,7 @@ class NatsPeerFeed:
     async def ack(self, delivery: Delivery) -> None:
         message = self._messages.pop(delivery.sequence, None)
         if message is not None:
-            await self._settle(message.ack_sync(timeout=self._timeout))
+            await self._settle(message.ack())  # not waited for: a lost ack only redelivers
 
     async def retry(self, delivery: Delivery, delay: float) -> None:
         message = self._messages.pop(delivery.sequence, None)

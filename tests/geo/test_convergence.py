@@ -1,0 +1,201 @@
+"""Three regions at 80 ms RTT (`geo.cluster`, real nats-servers and `imgfleet serve`s) converge:
+after a cut with writes on both sides, and after a region is SIGKILLed and restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from imgfleet.core.asset_codec import decode_event
+from imgfleet.geo.cluster import Cluster, Plan
+from tests import imagegen
+from tests.nats_server import nats_server_binary
+from tests.serving_process import bearer
+
+RTT = 0.08
+CONVERGED_WITHIN = 30.0  # seconds; the lag is far less, a busy CI machine may be slow
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
+    if nats_server_binary() is None:
+        pytest.skip("nats-server is not installed beside the venv's python")
+    monkeypatch.setenv("IMGFLEET_RENDER__ISOLATION", "threads")  # three regions on 2 cores
+    monkeypatch.setenv("IMGFLEET_REGION__WRITE_TIMEOUT", "2")
+    running = Cluster(Plan.new(tmp_path, 3, RTT, None))
+    try:
+        await running.start()
+        yield running
+    finally:
+        await running.stop()
+
+
+class Region:
+    """One region as a client sees it: its URL and a key (made in eu, replicated)."""
+
+    def __init__(self, cluster: Cluster, name: str, auth: dict[str, str]) -> None:
+        plan = next(r for r in cluster.plan.regions if r.name == name)
+        self.name = name
+        self.url = cluster.plan.url(plan)
+        self.auth = auth
+        self.client = httpx.AsyncClient(base_url=self.url, headers=auth, timeout=15)
+
+    async def upload(self, width: int) -> dict[str, Any]:
+        answer = await self.client.post(
+            "/v1/assets", content=imagegen.jpeg(width, 60), headers={"content-type": "image/jpeg"}
+        )
+        assert answer.status_code == 201, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    async def live(self) -> dict[str, str]:
+        """Every live asset this region lists: id → sha256."""
+        found, cursor = {}, None
+        while True:
+            params = {"limit": "100", **({"cursor": cursor} if cursor else {})}
+            page = (await self.client.get("/v1/assets", params=params)).json()
+            found |= {asset["id"]: asset["sha256"] for asset in page["assets"]}
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return found
+
+    async def tags(self, asset_id: str) -> tuple[int, list[str]]:
+        answer = await self.client.get(f"/v1/assets/{asset_id}")
+        return answer.status_code, answer.json().get("tags", [])
+
+
+async def regions(cluster: Cluster) -> dict[str, Region]:
+    env = {**os.environ, **cluster.environment_of("eu")}
+    auth = await asyncio.to_thread(bearer, env)
+    named = {r.name: Region(cluster, r.name, auth) for r in cluster.plan.regions}
+    await until(lambda: all_list(named), "the key made in eu to work everywhere")
+    return named
+
+
+async def all_list(named: dict[str, Region]) -> bool:
+    answers = [await r.client.get("/v1/assets") for r in named.values()]
+    return all(answer.status_code == 200 for answer in answers)
+
+
+async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+    deadline = time.monotonic() + CONVERGED_WITHIN
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {CONVERGED_WITHIN} s: {what}")
+        await asyncio.sleep(0.2)
+
+
+async def converged(named: dict[str, Region]) -> bool:
+    lists = [await r.live() for r in named.values()]
+    return all(listing == lists[0] for listing in lists)
+
+
+async def test_a_cut_region_and_the_rest_write_on_both_sides_then_converge(
+    cluster: Cluster,
+) -> None:
+    named = await regions(cluster)
+    eu, ap = named["eu"], named["ap"]
+    before = [await eu.upload(100 + n) for n in range(3)]
+    await until(lambda: converged(named), "every region to hold the first uploads")
+
+    cluster.cut("ap")
+    during_eu = [await eu.upload(200 + n) for n in range(3)]
+    during_ap = [await ap.upload(300 + n) for n in range(3)]
+    doomed, edited, kept = before
+    # ap deletes an asset that eu edits later (a later clock): the delete must stand.
+    assert (await ap.client.delete(f"/v1/assets/{doomed['id']}")).status_code == 204
+    await asyncio.sleep(0.01)
+    assert (
+        await eu.client.patch(f"/v1/assets/{doomed['id']}", json={"tags": ["late"]})
+    ).status_code == 200
+    # Edits on both sides of one asset: the later clock wins everywhere.
+    assert (
+        await ap.client.patch(f"/v1/assets/{edited['id']}", json={"tags": ["ap"]})
+    ).status_code == 200
+    await asyncio.sleep(0.01)
+    assert (
+        await eu.client.patch(f"/v1/assets/{edited['id']}", json={"tags": ["eu"]})
+    ).status_code == 200
+    assert (await eu.client.delete(f"/v1/assets/{during_eu[0]['id']}")).status_code == 204
+    cluster.heal()
+
+    await until(lambda: converged(named), "every region to list the same live assets")
+    listing = await eu.live()
+    expected = {a["id"] for a in [kept, edited, *during_eu[1:], *during_ap]}
+    assert set(listing) == expected
+    assert all(listing[a["id"]] == a["sha256"] for a in [kept, edited, *during_ap])
+    for region in named.values():
+        assert (await region.tags(doomed["id"]))[0] == 410  # the delete was not undone
+        assert await region.tags(edited["id"]) == (200, ["eu"])
+
+
+async def test_a_region_killed_and_restarted_catches_up_without_losing_or_repeating(
+    cluster: Cluster,
+) -> None:
+    named = await regions(cluster)
+    eu = named["eu"]
+    await eu.upload(400)
+    await until(lambda: converged(named), "every region to hold the first upload")
+    cluster.kill("us")
+    missed = [await eu.upload(410 + n) for n in range(5)]
+    await asyncio.sleep(1)
+    await cluster.restart("us")
+    await until(lambda: converged(named), "us to catch up after its restart")
+    assert {a["id"] for a in missed} <= set(await named["us"].live())
+
+    # Event ids counted: every event eu wrote is applied once in us, none lost.
+    wrote = own_events(cluster, "eu", "eu")
+    applied = own_events(cluster, "us", "eu")
+    assert len(wrote) >= 7  # the key, 6 uploads
+    assert applied == wrote
+
+
+def own_events(cluster: Cluster, region: str, writer: str) -> set[str]:
+    """Ids of the events in `region`'s outbox that `writer` made (its clock's region)."""
+    database = Path(cluster.plan.folder, region, "data", "imgfleet.db")
+    with sqlite3.connect(database) as connection:
+        bodies = [row[0] for row in connection.execute("select body from outbox")]
+    events = [decode_event(body.encode()) for body in bodies]
+    return {event.id for event in events if event.hlc.region == writer}
+
+
+async def test_uploads_spread_over_three_regions_reach_every_region(
+    cluster: Cluster, record_property: Callable[[str, object], None]
+) -> None:
+    named = await regions(cluster)
+    homes = list(named.values())
+    gate = asyncio.Semaphore(6)
+
+    async def one(n: int) -> dict[str, Any]:
+        async with gate:
+            return await homes[n % 3].upload(64 + n)
+
+    uploads = await asyncio.gather(*(one(n) for n in range(UPLOADS)))
+    expected = {a["id"]: a["sha256"] for a in uploads}
+    for region in homes:
+        await until(
+            lambda region=region: _holds(region, expected), f"{region.name} to hold every upload"
+        )
+    lags = {
+        f"{region.name}<-{peer['name']}": (peer["lag_p50_seconds"], peer["lag_p99_seconds"])
+        for region in homes
+        for peer in (await region.client.get("/v1/regions")).json()["peers"]
+    }
+    record_property("replication lag p50/p99 s per pair", lags)
+    print(f"{UPLOADS} uploads over 3 regions at {RTT * 1000:g} ms RTT; lag p50/p99 s: {lags}")
+
+
+UPLOADS = 500
+
+
+async def _holds(region: Region, expected: dict[str, str]) -> bool:
+    listing = await region.live()
+    return all(listing.get(asset_id) == sha256 for asset_id, sha256 in expected.items())
