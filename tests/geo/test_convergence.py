@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -199,3 +200,38 @@ UPLOADS = 500
 async def _holds(region: Region, expected: dict[str, str]) -> bool:
     listing = await region.live()
     return all(listing.get(asset_id) == sha256 for asset_id, sha256 in expected.items())
+
+
+async def test_concurrent_edits_converge_and_a_revoked_key_is_refused_everywhere(
+    cluster: Cluster,
+) -> None:
+    named = await regions(cluster)
+    eu, us = named["eu"], named["us"]
+    asset = await eu.upload(500)
+    await until(lambda: converged(named), "every region to hold the upload")
+    edits = await asyncio.gather(
+        eu.client.patch(f"/v1/assets/{asset['id']}", json={"tags": ["from-eu"]}),
+        us.client.patch(f"/v1/assets/{asset['id']}", json={"tags": ["from-us"]}),
+    )
+    assert [edit.status_code for edit in edits] == [200, 200]
+    winner = max(edits, key=lambda edit: edit.json()["hlc"]).json()["tags"]
+
+    async def one_value() -> bool:
+        tags = [await region.tags(asset["id"]) for region in named.values()]
+        return all(found == (200, winner) for found in tags)
+
+    await until(one_value, "every region to keep the later edit")
+
+    # The key (made in eu) revoked in ap: refused in all three.
+    key_id = eu.auth["authorization"].split("_")[1]
+    env = {**os.environ, **cluster.environment_of("ap")}
+    revoke = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "imgfleet.cli", "keys", "revoke", key_id, env=env
+    )
+    assert await revoke.wait() == 0
+
+    async def refused() -> bool:
+        answers = [await region.client.get("/v1/assets") for region in named.values()]
+        return all(answer.status_code == 401 for answer in answers)
+
+    await until(refused, "every region to refuse the key revoked in ap")
