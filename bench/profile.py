@@ -58,6 +58,7 @@ from imgfleet.wiring.config import encoder_config
 from imgfleet.wiring.dependencies import Dependencies, open_dependencies
 
 ROUNDS = 3
+START_SECONDS = 120.0  # for a burst's processes to be ready (imports, a service each)
 PARALLEL_RENDERS = 400
 BURST_TIMEOUT = 600.0  # s: a miss waits for every one before it
 THREADED_ENCODES = 60
@@ -241,7 +242,12 @@ def in_processes(burst: Burst, processes: int) -> dict[str, float]:
     ]
     for process in started_processes:
         process.start()
-    barrier.wait()
+    try:
+        barrier.wait(timeout=START_SECONDS)  # a process that died first must not hang us
+    except threading.BrokenBarrierError:
+        for process in started_processes:
+            process.kill()
+        raise RuntimeError(f"a burst process did not start in {START_SECONDS} s") from None
     started = time.perf_counter()
     done = [results.get(timeout=600) for _ in started_processes]
     for process in started_processes:

@@ -102,7 +102,8 @@ def run_uploads(
     timeout: float = 15.0,
 ) -> WrkResult:
     """POSTs of `jpeg` to `path` with a bearer token, each made new bytes (bench/upload.lua;
-    `run` names the run, and must differ between runs to one server), for at most `seconds` or `max_requests` responses; one wrk thread."""
+    `run` names the run, and must differ between runs to one server), for at most `seconds`
+    or `max_requests` responses; one wrk thread."""
     arguments = [str(jpeg), str(max_requests), "1", token, path, run]
     return _run(UPLOAD_SCRIPT, base_url, arguments, 1, connections, seconds, timeout)
 

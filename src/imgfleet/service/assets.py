@@ -120,6 +120,7 @@ class AssetService:
         pull: Callable[[str], Awaitable[Asset | None]] | None = None,
         caught_up: Callable[[str, Hlc], Awaitable[bool]] | None = None,
         forget: Callable[[str], object] = lambda asset_id: None,
+        committed: Callable[[], None] = lambda: None,
         entropy: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.config = config
@@ -135,6 +136,7 @@ class AssetService:
         self.pull = pull  # asks other regions for an asset this one lacks
         self.caught_up = caught_up  # brings an asset up to a write (read-your-writes)
         self.forget = forget  # drops an asset from this node's memory (renditions included)
+        self.committed = committed  # an event is in the outbox: the relay may publish it now
         self.entropy = entropy
 
     async def upload(
@@ -203,6 +205,7 @@ class AssetService:
             return done
         if stored.id != asset.id:
             return Upload(stored, created=False)
+        self.committed()
         replication = await self._replicated(event, concern or self.config.write_concern)
         return Upload(stored, created=True, replication=replication)
 
@@ -305,6 +308,7 @@ class AssetService:
                 hlc=self.hlc.after(current.hlc),
             )
             if await self.store.update_asset(self._event(EventType.UPDATED, changed), current):
+                self.committed()
                 self.forget(asset_id)
                 return changed
         raise Conflict(f"asset {asset_id} is being changed by another request; retry")
@@ -316,6 +320,7 @@ class AssetService:
             current = await self.get(tenant, asset_id)
             tombstone = replace(current, deleted=self.clock.time(), hlc=self.hlc.after(current.hlc))
             if await self.store.update_asset(self._event(EventType.DELETED, tombstone), current):
+                self.committed()
                 self.forget(asset_id)
                 await self.purge_renditions(asset_id)
                 return tombstone

@@ -8,6 +8,7 @@ next start. A crash between a publish and its mark publishes it again, which the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from dataclasses import dataclass
@@ -35,6 +36,11 @@ class OutboxRelay:
         self.bus = bus
         self.clock = clock
         self.published = 0
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        """An event was committed on this node: publish now rather than at the next look."""
+        self._woken.set()
 
     async def relay_once(self) -> int:
         """Publish what is pending, in commit order; how many were published."""
@@ -69,4 +75,9 @@ class OutboxRelay:
                 backoff = min(max(backoff * 2, c.interval), c.max_backoff)
                 delay = backoff * random.uniform(0.5, 1.0)
                 log.warning("outbox relay: %s; retrying in %.1f s", error, delay)
-            await asyncio.sleep(delay)
+                await asyncio.sleep(delay)
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._woken.wait()
+            self._woken.clear()

@@ -172,6 +172,7 @@ async def open_dependencies(
             region_cache=region,
             assets=asset_source,
         )
+        relay = OutboxRelay(relay_config(settings.events), store, bus, clock)
         assets = AssetService(
             assets_config(settings),
             store=store,
@@ -187,6 +188,7 @@ async def open_dependencies(
             pull=links.pull,
             caught_up=asset_source.caught_up,
             forget=delivery.forget_asset,
+            committed=relay.wake,
         )
         storage = settings.storage
         metrics.replication.watch(
@@ -199,7 +201,7 @@ async def open_dependencies(
             delivery,
             assets,
             KeyService(store, clock, settings.region.name),
-            OutboxRelay(relay_config(settings.events), store, bus, clock),
+            relay,
             ChangeFeed(store, delivery.forget_asset, storage.feed_interval),
             Collector(
                 store, blobs, clock, grace=storage.delete_grace, interval=storage.collect_interval
