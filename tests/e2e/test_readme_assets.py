@@ -10,17 +10,10 @@ from pathlib import Path
 
 import pyvips
 
+from tests import readme
 from tests.serving_process import serve_process
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def assets_example() -> str:
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Assets", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
-    assert len(blocks) == 1, "the README's Assets section should show one example"
-    return str(blocks[0])
+REPO = readme.REPO
 
 
 def serve_script_presets() -> str:
@@ -30,7 +23,7 @@ def serve_script_presets() -> str:
 
 
 def test_the_readme_asset_example_uploads_and_fetches_a_thumbnail(tmp_path: Path) -> None:
-    example = assets_example()
+    example = readme.example("## Assets")
     assert len(example.strip().splitlines()) <= 5
     for name in (".venv", "samples"):
         (tmp_path / name).symlink_to(REPO / name)
