@@ -77,6 +77,7 @@ class Config:
 class Measured:
     result: WrkResult
     cpu_ms: float  # the server's CPU per response
+    storage_cpu_ms: float | None = None  # the storage server's (SeaweedFS), per response
 
     def row(self, label: str) -> str:
         r = self.result
@@ -153,20 +154,34 @@ def s3_uploads(config: Config) -> list[str]:
             "AWS_SECRET_ACCESS_KEY": weed.admin.secret_key,
             "AWS_EC2_METADATA_DISABLED": "true",
         }
+        assert server.pid is not None
+        weed_cpu, client_cpu = tree_cpu_seconds(server.pid), time.process_time()
         ceiling = asyncio.run(s3_put_rate(config, weed))
+        puts = ceiling * config.seconds
+        weed_ms = (tree_cpu_seconds(server.pid) - weed_cpu) * 1000 / puts
+        client_ms = (time.process_time() - client_cpu) * 1000 / puts
         env = {**credentials, "IMGFLEET_STORAGE__BLOBS": weed.url("imgfleet")}
-        measured = uploads(config, "s3", env)
+        measured = uploads(config, "s3", env, storage_pid=server.pid)
     finally:
         server.stop()
     title = "S3 (SeaweedFS `weed mini` on loopback; metadata in SQLite)"
-    return upload_section(config, title, ceiling, measured)
+    return [
+        *upload_section(config, title, ceiling, measured),
+        "",
+        f"CPU-ms per upload: SeaweedFS {measured.storage_cpu_ms:.1f} under imgfleet's uploads, "
+        f"{weed_ms:.1f} under the ceiling's PUTs; the ceiling's own client {client_ms:.1f}",
+    ]
 
 
-def uploads(config: Config, label: str, env: dict[str, str]) -> Measured:
-    """A warm-up, then a measured run of uploads, on a server of its own."""
+def uploads(
+    config: Config, label: str, env: dict[str, str], storage_pid: int | None = None
+) -> Measured:
+    """A warm-up, then a measured run of uploads, on a server of its own; with the CPU of
+    the storage server's process (`storage_pid`) too."""
     with asset_server(label, env) as (server, token):
         for phase in ("warm", "measured"):
             cpu = tree_cpu_seconds(server.pid)
+            storage = None if storage_pid is None else tree_cpu_seconds(storage_pid)
             result = run_uploads(
                 server.base_url,
                 jpeg(),
@@ -177,10 +192,14 @@ def uploads(config: Config, label: str, env: dict[str, str]) -> Measured:
                 seconds=config.seconds if phase == "measured" else 2,
                 max_requests=1_000_000,
             )
-            cpu_ms = (tree_cpu_seconds(server.pid) - cpu) * 1000 / max(result.requests, 1)
+            done = max(result.requests, 1)
+            cpu_ms = (tree_cpu_seconds(server.pid) - cpu) * 1000 / done
+            storage_ms = None
+            if storage_pid is not None and storage is not None:
+                storage_ms = (tree_cpu_seconds(storage_pid) - storage) * 1000 / done
     if set(result.statuses) != {201}:
         raise SystemExit(f"{label} uploads: statuses {result.statuses}; see {RUN_DIR}")
-    return Measured(result, cpu_ms)
+    return Measured(result, cpu_ms, storage_ms)
 
 
 def upload_section(config: Config, title: str, ceiling: float, measured: Measured) -> list[str]:

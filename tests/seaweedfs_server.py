@@ -90,6 +90,10 @@ class SeaweedFsServer:
         self.admin = Identity("imgfleet-admin-key", "imgfleet-admin-secret")
         self.reader = Identity("imgfleet-reader-key", "imgfleet-reader-secret")
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
     def start(self, attempts: int = 3) -> SeaweedFs:
         config = self._folder / "s3.json"
         config.write_text(json.dumps(self._identities()))

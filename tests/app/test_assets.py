@@ -146,6 +146,28 @@ async def test_an_asset_is_a_delivery_source_and_its_renditions_are_stored(
     assert renders(other) == 0
 
 
+async def test_a_read_with_a_write_s_clock_sees_it_before_the_change_feed_does(
+    make_app: AppFactory,
+) -> None:
+    """Read-your-writes between two nodes of a region: a node whose memory still holds the
+    asset's rendition (its change feed has not run) answers a read that carries another
+    node's delete clock with 410, not with what it remembers."""
+    slow_feed = {"storage": {"feed_interval": 600.0}}
+    one, two = await make_app(**slow_feed), await make_app(**slow_feed)
+    _, bearer = await one.deps.keys.create("acme")
+    auth = {"authorization": f"Bearer {bearer}"}
+    async with one.client() as first, two.client() as second:
+        asset = (await upload(first, **auth)).json()
+        url = asset["urls"]["default"]
+        assert (await first.get(url)).status_code == 200  # in node one's memory now
+        deleted = await second.delete(f"/v1/assets/{asset['id']}", headers=auth)
+        clock = {"imgfleet-hlc": deleted.headers["imgfleet-hlc"]}
+        assert (await first.get(url)).status_code == 200  # no clock: its memory, as before
+        assert (await first.get(url, headers=clock)).status_code == 410
+        edited = await second.patch(f"/v1/assets/{asset['id']}", json={"tags": ["x"]}, headers=auth)
+        assert edited.status_code == 410
+
+
 async def test_a_deleted_assets_urls_answer_410_cached_renditions_included(
     api: httpx.AsyncClient,
 ) -> None:

@@ -88,11 +88,14 @@ class AssetSource:
     async def caught_up(self, asset_id: str, written: Hlc) -> bool:
         """Make this region's record of the asset include the write stamped `written`
         (read-your-writes): wait up to `catch_up_wait` for replication to bring it, then
-        take the record from the write's home region (read repair). True when the record
-        changed meanwhile (what this node remembers of the asset must go); `NotCaughtUp`
-        when neither brought the write."""
-        if written.region == self.region or covers(await self.metadata.asset(asset_id), written):
+        take the record from the write's home region (read repair); `NotCaughtUp` when
+        neither brought the write. True when what this node remembers of the asset is older
+        than the write (the change feed has not caught up, or there is nothing to compare):
+        the caller must forget it, renditions included, and read the store again."""
+        if covers(self._catalog.get(asset_id), written):
             return False
+        if written.region == self.region or covers(await self.metadata.asset(asset_id), written):
+            return True  # committed in the region's store: this node's memory is behind
         if self.clock is not None:
             deadline = self.clock.monotonic() + self.catch_up_wait
             while self.clock.monotonic() < deadline:
