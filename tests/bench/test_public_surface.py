@@ -2,9 +2,10 @@
 
 Allowed: the CLI, the settings, the composition root (`imgfleet.wiring` and its modules),
 the engine's package (`imgfleet.imaging`, whose `__init__` exports the engine's public
-functions, but none of its modules), and `imgfleet.core.render_memory`: the memory estimate
+functions, but none of its modules), `imgfleet.core.render_memory`: the memory estimate
 that bench/memory.py calibrates against measured peaks, a pure function whose only other
-caller is the service's admission.
+caller is the service's admission, and `imgfleet.geo.cluster`, the local cluster that
+`imgfleet geo` runs (bench/regions.py runs one in its own process).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ PUBLIC = (
     "imgfleet.imaging",
     "imgfleet.wiring",
     "imgfleet.core.render_memory",
+    "imgfleet.geo.cluster",
 )
 
 
