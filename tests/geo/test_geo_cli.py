@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests import imagegen
-from tests.nats_server import nats_server_binary
+from tests.nats_server import require_nats_server
 from tests.serving_process import bearer
 from tests.waiting import until_blocking
 
@@ -33,8 +33,7 @@ def geo(folder: Path, *args: str, env: dict[str, str] | None = None) -> str:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Path]:
-    if nats_server_binary() is None:
-        pytest.skip("nats-server is not installed beside the venv's python")
+    require_nats_server()
     folder = tmp_path / "geo"
     try:
         yield folder

@@ -8,17 +8,14 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests import readme
-from tests.nats_server import nats_server_binary
+from tests.nats_server import require_nats_server
 
 REPO = readme.REPO
 
 
 def test_the_readme_regions_example_runs_three_regions(tmp_path: Path) -> None:
-    if nats_server_binary() is None:
-        pytest.skip("nats-server is not installed beside the venv's python")
+    require_nats_server()
     for name in (".venv", "samples"):
         (tmp_path / name).symlink_to(REPO / name)
     env = {name: value for name, value in os.environ.items() if not name.startswith("IMGFLEET_")}
