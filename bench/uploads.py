@@ -7,7 +7,7 @@ Scenarios (`--scenarios`, comma-separated, all by default):
   backends (files, SQLite), against the ceiling of the same bytes written the same way
   without imgfleet: write, fsync and rename into sharded folders of the same disk, by 4
   threads.
-- `s3`: the same uploads with originals in SeaweedFS (`weed mini`, tests/seaweedfs_server.py),
+- `s3`: the same uploads with originals in SeaweedFS (`weed mini`, imgfleet.geo.seaweedfs),
   against aiobotocore PUTs of the same bytes into the same bucket, 4 at a time.
 - `asset-vs-local`: renders (fit 512, JPEG q80, every URL new) of the same four pictures,
   named `asset://<id>` and `local:///m<n>.jpg`, in alternating rounds on one server.
@@ -43,7 +43,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python bench/uploads.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.seaweedfs_server import SeaweedFs, SeaweedFsServer, weed_binary
+from imgfleet.geo.seaweedfs import SeaweedFs, SeaweedFsServer, weed_binary
 
 from bench import revision
 from bench.corpus import CORPUS_DIR, IMAGES_PER_SIZE, MEDIUM, generate

@@ -1,5 +1,5 @@
 """The `seaweedfs` fixture: an S3 server for the tests (a pytest plugin, loaded by
-tests/conftest.py), started once per session (tests/seaweedfs_server.py).
+tests/conftest.py), started once per session (imgfleet.geo.seaweedfs).
 
 It skips when `weed` is not installed; under IMGFLEET_REQUIRE_SERVICES=1 that skip fails the
 run (tests/conftest.py).
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.seaweedfs_server import Identity, SeaweedFs, SeaweedFsServer, weed_binary
+from imgfleet.geo.seaweedfs import Identity, SeaweedFs, SeaweedFsServer, weed_binary
 
 __all__ = ["Identity", "SeaweedFs", "aws_environment", "seaweedfs"]
 

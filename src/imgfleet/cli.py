@@ -179,8 +179,12 @@ def geo(args: argparse.Namespace) -> None:
                 bandwidth = None if args.bandwidth is None else control.rate(args.bandwidth)
             except ValueError as error:
                 raise SystemExit(f"imgfleet geo up: {error}") from None
-            state = control.up(args.dir, args.regions, rtt, bandwidth)
-            print(f"{len(state['regions'])} regions, {rtt * 1000:g} ms apart:")
+            services = (args.postgres, args.redis) if args.backends == "services" else None
+            state = control.up(args.dir, args.regions, rtt, bandwidth, services)
+            print(
+                f"{len(state['regions'])} regions, {rtt * 1000:g} ms apart, on "
+                f"{args.backends} backends:"
+            )
             for region in state["regions"]:
                 print(f"  {region['name']}: {region['url']}")
             print(f"signing key and salt: {args.dir / 'plan.json'}; stop: imgfleet geo down")
@@ -252,6 +256,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_up.add_argument("--regions", type=int, default=3, help="how many (default 3)")
     p_up.add_argument("--rtt", default="80ms", help="round trip between regions (80ms)")
     p_up.add_argument("--bandwidth", help="cap per link and direction, e.g. 10M (bytes/s)")
+    p_up.add_argument(
+        "--backends",
+        choices=["embedded", "services"],
+        default="embedded",
+        help="embedded (files, SQLite; the default) or services: each region its own "
+        "PostgreSQL database, Redis database and SeaweedFS server",
+    )
+    p_up.add_argument(
+        "--postgres",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="with --backends services: a database on the server to make regions' ones on",
+    )
+    p_up.add_argument(
+        "--redis",
+        default="redis://127.0.0.1:6379",
+        help="with --backends services: the Redis server (region N uses database N)",
+    )
     p_status = geo_actions.add_parser("status", help="regions, health, lag per pair, backlog")
     p_status.add_argument("--json", action="store_true", help="one JSON document")
     p_status.add_argument(

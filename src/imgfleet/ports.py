@@ -242,6 +242,15 @@ class MetadataStore(Protocol):
         """Drop published events older than that (unix seconds); how many went."""
         ...
 
+    async def tombstones(self, deleted_before: float, limit: int) -> Sequence[Asset]:
+        """Deleted assets whose delete is older than that (unix seconds), oldest first."""
+        ...
+
+    async def forget_tombstone(self, tombstone: Asset) -> bool:
+        """Remove a tombstone (and the idempotency records pointing at it) if the stored
+        record is still exactly it (same clock); whether it went."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

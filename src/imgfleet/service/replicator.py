@@ -4,9 +4,9 @@ Events come from the peer's stream in batches (`ports.PeerFeed`). For each event
 is live, the original must be here before the record is: it is pulled by hash from the peer
 (which holds every original its events name, by the same rule), verified, and stored; then
 the metadata store merges the record (`MetadataStore.apply`, by `core.replication.winner`),
-and the event is acked. Pulls of one batch run several at a time; records are applied in
-stream order. An event whose original cannot be had now is handed back with a delay
-(`retry`), without holding up the rest: the merge does not depend on order.
+and the event is acked. The events of one batch are handled at once (pulls bounded), each
+applied when its original is here: the merge does not depend on order. An event whose
+original cannot be had now is handed back with a delay (`retry`), holding up nothing.
 
 A peer's bus that cannot be reached (down, cut off) is retried with capped, jittered
 backoff; the consumer's cursor lives on the peer's server, so nothing is lost meanwhile.
@@ -33,8 +33,13 @@ COUNT_EVERY = 1.0  # seconds between reads of the peer's count of events pending
 
 @dataclass(frozen=True, slots=True)
 class ReplicatorConfig:
-    batch: int = 100  # events fetched at once
-    wait: float = 1.0  # seconds a fetch waits for the first event
+    batch: int = 100  # events fetched at once, while events keep coming
+    # A fetch of several events returns when its batch is full or its wait is over, so an
+    # event that arrives during one waits for that. Idle, the replicator therefore asks for
+    # one event at a time (handed over the moment it arrives), for up to `wait` seconds;
+    # busy, for a batch, for up to `linger` seconds.
+    wait: float = 1.0
+    linger: float = 0.25
     pulls: int = 16  # originals pulled at once (each one round trip, at least)
     retry_delay: float = 2.0  # before an event whose original could not be had comes again
     backoff: float = 0.5  # first wait after the peer's bus failed; doubles up to max_backoff
@@ -86,9 +91,14 @@ class Replicator:
 
     async def run(self) -> None:
         backoff = self.config.backoff
+        busy = False
         while True:
             try:
-                deliveries = await self.feed.fetch(self.config.batch, self.config.wait)
+                if busy:
+                    deliveries = await self.feed.fetch(self.config.batch, self.config.linger)
+                else:
+                    deliveries = await self.feed.fetch(1, self.config.wait)
+                busy = bool(deliveries)
                 self.state.connected = True
                 await self.handle(deliveries)
                 if self.clock.monotonic() - self.state.counted_at >= COUNT_EVERY:
@@ -104,23 +114,25 @@ class Replicator:
                 backoff = min(backoff * 2, self.config.max_backoff)
 
     async def handle(self, deliveries: Sequence[Delivery]) -> None:
-        """Apply a batch: originals first, several at once, then the records in order."""
+        """Apply a batch: each event as soon as its original is here (several pulls at once),
+        so that one slow pull holds up only its own event."""
         self.state.pending_bytes = sum(
             d.event.asset.bytes for d in deliveries if isinstance(d.event, AssetEvent)
         )
-        ready = await asyncio.gather(*(self._ready(d.event) for d in deliveries))
-        for delivery, here in zip(deliveries, ready, strict=True):
-            if not here:
-                self.state.held_back += 1
-                await self.feed.retry(delivery, self.config.retry_delay)
-                continue
-            if await self.store.apply(delivery.event):
-                self._applied(delivery.event)
-            else:
-                self.state.repeated += 1
-            await self.feed.ack(delivery)
-            if isinstance(delivery.event, AssetEvent):
-                self.state.pending_bytes -= delivery.event.asset.bytes
+        await asyncio.gather(*(self._handle(delivery) for delivery in deliveries))
+
+    async def _handle(self, delivery: Delivery) -> None:
+        if not await self._ready(delivery.event):
+            self.state.held_back += 1
+            await self.feed.retry(delivery, self.config.retry_delay)
+            return
+        if await self.store.apply(delivery.event):
+            self._applied(delivery.event)
+        else:
+            self.state.repeated += 1
+        await self.feed.ack(delivery)
+        if isinstance(delivery.event, AssetEvent):
+            self.state.pending_bytes -= delivery.event.asset.bytes
 
     def _applied(self, event: Event) -> None:
         state = self.state

@@ -204,7 +204,14 @@ async def open_dependencies(
             relay,
             ChangeFeed(store, delivery.forget_asset, storage.feed_interval),
             Collector(
-                store, blobs, clock, grace=storage.delete_grace, interval=storage.collect_interval
+                store,
+                blobs,
+                clock,
+                grace=storage.delete_grace,
+                interval=storage.collect_interval,
+                region=settings.region.name,
+                peers=links.peers,
+                peer_names=[peer.name for peer in settings.region.peers],
             ),
             links,
         )

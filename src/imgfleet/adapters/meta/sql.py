@@ -85,6 +85,12 @@ assets = sa.Table(
     ),
     sa.Index("assets_sha256", "sha256"),  # sha256_in_use, across tenants
     sa.Index("assets_tenant_id", "tenant", "id"),  # listing pages
+    sa.Index(  # tombstones past their grace period
+        "assets_deleted",
+        "deleted",
+        sqlite_where=sa.text("deleted IS NOT NULL"),
+        postgresql_where=sa.text("deleted IS NOT NULL"),
+    ),
 )
 
 idempotency = sa.Table(
@@ -361,6 +367,34 @@ class SqlMetadataStore:
                 )
             )
         return result.rowcount
+
+    async def tombstones(self, deleted_before: float, limit: int) -> Sequence[Asset]:
+        query = (
+            assets.select()
+            .where(assets.c.deleted < deleted_before)
+            .order_by(assets.c.deleted)
+            .limit(limit)
+        )
+        async with self._transaction() as conn:
+            rows = await conn.execute(query)
+        return [_asset(row._mapping) for row in rows]
+
+    async def forget_tombstone(self, tombstone: Asset) -> bool:
+        async with self._transaction(write=True) as conn:
+            still = (
+                sa.select(assets.c.id)
+                .where(
+                    assets.c.id == tombstone.id,
+                    assets.c.hlc == str(tombstone.hlc),
+                    assets.c.deleted.is_not(None),
+                )
+                .with_for_update()  # an apply racing this waits, then finds no row
+            )
+            if (await conn.execute(still)).first() is None:
+                return False
+            await conn.execute(idempotency.delete().where(idempotency.c.asset_id == tombstone.id))
+            await conn.execute(assets.delete().where(assets.c.id == tombstone.id))
+        return True
 
     async def aclose(self) -> None:
         await self._engine.dispose()

