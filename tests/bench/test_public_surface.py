@@ -24,6 +24,7 @@ PUBLIC = (
     "imgfleet.wiring",
     "imgfleet.core.render_memory",
     "imgfleet.geo.cluster",
+    "imgfleet.geo.seaweedfs",
 )
 
 
