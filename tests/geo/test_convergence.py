@@ -222,6 +222,33 @@ async def _holds(region: Region, expected: dict[str, str]) -> bool:
     return all(listing.get(asset_id) == sha256 for asset_id, sha256 in expected.items())
 
 
+async def test_a_rendition_asked_for_elsewhere_right_after_its_upload_is_never_a_404(
+    cluster: Cluster, record_property: Callable[[str, object], None]
+) -> None:
+    named = await regions(cluster)
+    homes = list(named.values())
+    for n in range(READS_RIGHT_AFTER):
+        home, other = homes[n % 3], homes[(n + 1) % 3]
+        asset = await home.upload(700 + n)
+        path = str(asset["urls"]["default"]).removeprefix(home.url)
+        clock = {"imgfleet-hlc": asset["hlc"]} if n % 2 else {}
+        answer = await other.client.get(path, headers=clock)
+        assert answer.status_code == 200, (n, answer.status_code, answer.text)
+        assert answer.headers["content-type"] == "image/jpeg"
+    pulled_through = 0
+    for region in homes:
+        body = (await region.client.get("/v1/regions")).json()
+        pulled_through += sum(peer["pulled_through"] for peer in body["peers"])
+    record_property("served by pull-through", f"{pulled_through} of {READS_RIGHT_AFTER}")
+    print(
+        f"{READS_RIGHT_AFTER} reads right after the upload, in another region: all 200, "
+        f"{pulled_through} by pull-through, the rest replicated in time"
+    )
+
+
+READS_RIGHT_AFTER = 20  # half of them with the upload's clock
+
+
 async def test_concurrent_edits_converge_and_a_revoked_key_is_refused_everywhere(
     cluster: Cluster,
 ) -> None:
