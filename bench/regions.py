@@ -90,7 +90,7 @@ async def run(args: argparse.Namespace) -> str:
     source = (CORPUS_DIR / f"{MEDIUM.name}1.jpg").read_bytes()
     folder = Path(tempfile.mkdtemp(prefix="imgfleet-bench-regions-"))
     os.environ["IMGFLEET_RENDER__ISOLATION"] = "threads"
-    cluster = Cluster(Plan.new(folder, 3, args.rtt, None))
+    cluster = Cluster(Plan.new(folder, 3, args.rtt, None, front_door=False))
     await cluster.start()
     try:
         env = {**os.environ, **cluster.environment_of("eu")}

@@ -187,6 +187,8 @@ def geo(args: argparse.Namespace) -> None:
             )
             for region in state["regions"]:
                 print(f"  {region['name']}: {region['url']}")
+            if state.get("front_door"):
+                print(f"front door (HAProxy): {state['front_door']['url']}")
             print(f"signing key and salt: {args.dir / 'plan.json'}; stop: imgfleet geo down")
         elif args.action == "status":
             state = control.status(args.dir)

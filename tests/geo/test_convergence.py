@@ -48,7 +48,7 @@ async def cluster(
         services = (POSTGRES, REDIS)
     monkeypatch.setenv("IMGFLEET_RENDER__ISOLATION", "threads")  # three regions on 2 cores
     monkeypatch.setenv("IMGFLEET_REGION__WRITE_TIMEOUT", "2")
-    running = Cluster(Plan.new(tmp_path, 3, RTT, None, services))
+    running = Cluster(Plan.new(tmp_path, 3, RTT, None, services, front_door=False))
     try:
         await running.start()
         yield running
@@ -291,7 +291,7 @@ async def test_a_tombstone_goes_once_every_region_holds_it_and_its_grace_is_over
     monkeypatch.setenv("IMGFLEET_RENDER__ISOLATION", "threads")
     monkeypatch.setenv("IMGFLEET_STORAGE__DELETE_GRACE", str(GRACE))
     monkeypatch.setenv("IMGFLEET_STORAGE__COLLECT_INTERVAL", "0.3")
-    running = Cluster(Plan.new(tmp_path, 3, RTT, None))
+    running = Cluster(Plan.new(tmp_path, 3, RTT, None, front_door=False))
     try:
         await running.start()
         named = await regions(running)

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests import imagegen
+from tests.haproxy import require_haproxy
 from tests.nats_server import require_nats_server
 from tests.serving_process import bearer
 from tests.waiting import until_blocking
@@ -34,6 +35,7 @@ def geo(folder: Path, *args: str, env: dict[str, str] | None = None) -> str:
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Path]:
     require_nats_server()
+    require_haproxy()
     folder = tmp_path / "geo"
     try:
         yield folder
@@ -53,6 +55,12 @@ def test_geo_up_runs_regions_that_replicate_and_can_be_cut_off(cluster: Path) ->
     eu, us = state["regions"]
     assert (eu["name"], us["name"]) == ("eu", "us") and eu["ready"] and us["ready"]
     assert geo(cluster, "url", "us").strip() == us["url"]
+    door = state["front_door"]
+    assert f"front door (HAProxy): {door['url']}" in printed
+    assert door["sees"] == {"eu": {"eu": "UP", "us": "UP"}, "us": {"us": "UP", "eu": "UP"}}
+    assert "clients of us: us UP, eu UP" in geo(cluster, "status")
+    served = httpx.get(door["url"] + "/v1/regions", headers={"imgfleet-client-region": "us"})
+    assert served.headers["imgfleet-region"] == "us"
 
     # A key made with eu's settings (`geo env`) uploads there; us delivers the upload.
     exports = geo(cluster, "env", "eu")

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from tests import readme
+from tests.haproxy import require_haproxy
 from tests.nats_server import require_nats_server
 
 REPO = readme.REPO
@@ -16,6 +17,7 @@ REPO = readme.REPO
 
 def test_the_readme_regions_example_runs_three_regions(tmp_path: Path) -> None:
     require_nats_server()
+    require_haproxy()
     for name in (".venv", "samples"):
         (tmp_path / name).symlink_to(REPO / name)
     env = {name: value for name, value in os.environ.items() if not name.startswith("IMGFLEET_")}

@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -29,6 +30,16 @@ from typing import Any
 
 import httpx
 
+from imgfleet.geo.front_door import (
+    CLIENT_MAP,
+    CONFIG,
+    SOCKET,
+    Door,
+    client_map,
+    haproxy,
+    haproxy_config,
+    servers_seen,
+)
 from imgfleet.geo.link import Link, LinkConfig
 from imgfleet.geo.ports import free_ports
 from imgfleet.geo.services import REDIS_DATABASES, RegionServices, ServicesPlan
@@ -56,6 +67,7 @@ class Plan:
     key: str  # signing key and salt, hex: the same in every region, so URLs work anywhere
     salt: str
     services: ServicesPlan | None = None  # None: embedded backends
+    door_port: int | None = None  # the front door's (HAProxy); None: no front door
 
     @classmethod
     def new(
@@ -65,6 +77,7 @@ class Plan:
         rtt: float,
         bandwidth: float | None,
         services: tuple[str, str] | None = None,  # PostgreSQL and Redis URLs
+        front_door: bool = True,
     ) -> Plan:
         if not 1 <= count <= 64:
             raise ValueError(f"--regions: expected 1 to 64, received {count}")
@@ -74,7 +87,7 @@ class Plan:
                 f"each), received {count}"
             )
         names = [NAMES[i] if i < len(NAMES) else f"r{i + 1}" for i in range(count)]
-        ports = free_ports(2 * count)
+        ports = free_ports(2 * count + 1)
         return cls(
             folder=str(folder.resolve()),
             regions=tuple(
@@ -86,6 +99,7 @@ class Plan:
             key=secrets.token_hex(32),
             salt=secrets.token_hex(32),
             services=None if services is None else ServicesPlan(*services, secrets.token_hex(4)),
+            door_port=ports[-1] if front_door else None,
         )
 
     def save(self) -> None:
@@ -101,6 +115,16 @@ class Plan:
 
     def url(self, region: RegionPlan) -> str:
         return f"http://127.0.0.1:{region.http_port}"
+
+    def door(self) -> Door | None:
+        if self.door_port is None:
+            return None
+        return Door(
+            self.door_port,
+            [region.name for region in self.regions],
+            {region.name: f"127.0.0.1:{region.http_port}" for region in self.regions},
+            {(a.name, b.name): self.rtt for a in self.regions for b in self.regions},
+        )
 
 
 class Cluster:
@@ -135,6 +159,10 @@ class Cluster:
         for region in self.plan.regions:
             self.processes[region.name] = self._serve(region)
         await self._wait_ready()
+        door = self.plan.door()
+        if door is not None:
+            self.processes["front-door"] = self._front_door(door)
+            await self._wait_for_door(door)
 
     def cut(self, region: str, kinds: frozenset[str] = frozenset({"http", "nats"})) -> None:
         """Cut every link to and from `region` (or only its NATS or HTTP ones)."""
@@ -151,12 +179,13 @@ class Cluster:
             self.cut_off.pop(region, None)
         self._apply_cuts()
 
-    def kill(self, region: str) -> None:
-        """SIGKILL a region's imgfleet serve (a crash); its nats-server stays up."""
+    def kill(self, region: str, nats: bool = False) -> None:
+        """SIGKILL a region's imgfleet serve (a crash), and its nats-server if `nats`."""
         self._check(region)
-        process = self.processes[region]
-        process.kill()
-        process.wait(10)
+        for name in (region, f"{region}-nats") if nats else (region,):
+            process = self.processes[name]
+            process.kill()
+            process.wait(10)
 
     async def restart(self, region: str) -> None:
         """Start a region's imgfleet serve again (after `kill`), and wait until it is ready."""
@@ -196,6 +225,9 @@ class Cluster:
             "rtt": self.plan.rtt,
             "bandwidth": self.plan.bandwidth,
             "backends": "embedded" if self.services is None else "services",
+            "front_door": None
+            if self.plan.door_port is None
+            else {"url": f"http://127.0.0.1:{self.plan.door_port}", "sees": self.door_view()},
             "supervisor": os.getpid(),
         }
 
@@ -229,6 +261,48 @@ class Cluster:
         ]
         with open(folder / "nats.log", "ab") as log:
             return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+    def _front_door(self, door: Door) -> subprocess.Popen[bytes]:
+        binary = haproxy()
+        (self.folder / CLIENT_MAP).write_text(client_map(door.regions))
+        config = self.folder / CONFIG
+        config.write_text(haproxy_config(door, self.folder))
+        with open(self.folder / "haproxy.log", "ab") as log:
+            return subprocess.Popen(
+                [str(binary), "-db", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT
+            )
+
+    async def _wait_for_door(self, door: Door) -> None:
+        deadline = asyncio.get_running_loop().time() + READY_SECONDS
+        async with httpx.AsyncClient(timeout=1) as client:
+            while True:
+                if self.processes["front-door"].poll() is not None:
+                    raise RuntimeError(
+                        f"the front door (HAProxy) exited; see {self.folder / 'haproxy.log'}"
+                    )
+                try:
+                    answer = await client.get(f"http://127.0.0.1:{door.port}/ready")
+                    if answer.status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError(f"the front door did not answer in {READY_SECONDS:g} s")
+                await asyncio.sleep(0.1)
+
+    def door_view(self) -> dict[str, dict[str, str]]:
+        """What the front door sees: per client region, each region's state."""
+        if "front-door" not in self.processes:
+            return {}
+        try:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(2)
+                sock.connect(str(self.folder / SOCKET))
+                sock.sendall(b"show stat\n")
+                answer = b"".join(iter(lambda: sock.recv(65536), b""))
+        except OSError:
+            return {}
+        return servers_seen(answer.decode())
 
     def _serve(self, region: RegionPlan) -> subprocess.Popen[bytes]:
         folder = self.folder / region.name

@@ -172,6 +172,12 @@ def table(state: dict[str, Any]) -> str:
             f"{'yes' if region['cut'] else '-':4} {pairs or '-'}"
         )
     lines.append(f"backlog: {state['backlog']} events not yet applied, over all pairs")
+    door = state.get("front_door")
+    if door:
+        lines.append(f"front door {door['url']}, per client region (nearest first):")
+        for client, regions in door["sees"].items():
+            seen = ", ".join(f"{region} {status}" for region, status in regions.items())
+            lines.append(f"  clients of {client}: {seen}")
     return "\n".join(lines)
 
 
