@@ -68,6 +68,15 @@ class ServerSettings(_Section):
         description="Seconds an idle keep-alive connection is kept open between requests. "
         "A reverse proxy in front should drop its idle upstream connections sooner.",
     )
+    drain_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=300,
+        description="On SIGTERM, seconds the node keeps serving while `/ready` answers 503, "
+        "so that a load balancer sends its traffic elsewhere first; then it stops taking "
+        "connections and finishes what is in flight. Set it above the balancer's time to "
+        "notice (`imgfleet geo up` sets 1.5 s). SIGINT stops at once.",
+    )
     max_connections: int = Field(
         0,
         ge=0,

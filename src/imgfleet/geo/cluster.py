@@ -333,6 +333,7 @@ class Cluster:
             "IMGFLEET_SECURITY__KEYS": self.plan.key,
             "IMGFLEET_SECURITY__SALTS": self.plan.salt,
             "IMGFLEET_SERVER__ACCESS_LOG": "false",
+            "IMGFLEET_SERVER__DRAIN_SECONDS": "1.5",  # the front door notices in about 1 s
             **({} if self.services is None else self.services.environment(region.name)),
         }
 

@@ -16,7 +16,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -190,9 +190,11 @@ def create_app(
     metrics: Metrics,
     config: HttpConfig,
     api_routers: Sequence[APIRouter] = (),
+    readiness_checks: Mapping[str, Callable[[], Awaitable[object]]] | None = None,
 ) -> App:
-    """The application over a delivery service, with the API routers given."""
-    readiness = Readiness()
+    """The application over a delivery service, with the API routers given; `/ready`
+    answers 503 while any of `readiness_checks` fails."""
+    readiness = Readiness(checks=readiness_checks or {})
     hot = HotTable(delivery) if config.hot_path else None
     image = ImageEndpoint(delivery, ImageConfig(config.ttl, config.error_ttl), hot)
     api = api_app(api_routers, error_ttl=0)  # answers that depend on who asks: not cached

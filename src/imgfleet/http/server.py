@@ -66,6 +66,7 @@ from imgfleet.http.asgi import Headers, error_response
 from imgfleet.http.connections import RefusalLog, connection_cap, raise_open_file_limit
 from imgfleet.http.headers import WRITTEN_COOKIE, WRITTEN_HEADER
 from imgfleet.http.hot import CHECKED
+from imgfleet.http.ops import Readiness
 from imgfleet.http.outcome import SCOPE_KEY, Outcome
 from imgfleet.metrics import ConnectionStats
 
@@ -90,6 +91,7 @@ class ServerConfig:
     max_connections: int  # client connections held at once; 0: from the open-file limit
     graceful_seconds: int = 10  # in-flight requests get this long after a stop signal
     keep_alive_seconds: int = 5  # an idle connection is closed after this long
+    drain_seconds: float = 0.0  # after SIGTERM, serving on while /ready says 503
 
     def __post_init__(self) -> None:
         if self.header_timeout <= 0:
@@ -135,6 +137,8 @@ class HttpServer:
             RefusalLog(self.max_connections),
         )
         self._server = _Server(
+            app.readiness,
+            config.drain_seconds,
             uvicorn.Config(
                 app,
                 http=protocol_class(app, guard, hot=config.hot_path),
@@ -145,7 +149,7 @@ class HttpServer:
                 proxy_headers=False,  # no client address is used: a middleware less a request
                 timeout_graceful_shutdown=config.graceful_seconds,
                 timeout_keep_alive=config.keep_alive_seconds,
-            )
+            ),
         )
 
     @property
@@ -186,22 +190,38 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class _Server(uvicorn.Server):
+    def __init__(self, readiness: Readiness, drain_seconds: float, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._readiness = readiness
+        self._drain_seconds = drain_seconds
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         """Stop on SIGINT or SIGTERM as uvicorn does, without re-raising the signal once
         stopped (uvicorn's default), which would end the process before the caller closes
-        what the app used."""
+        what the app used. SIGTERM first drains: `/ready` answers 503 for `drain_seconds`
+        while everything else is served as before."""
         if threading.current_thread() is not threading.main_thread():
             yield  # signals reach the main thread only (a server in a test's thread)
             return
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        loop.add_signal_handler(signal.SIGINT, self.handle_exit, signal.SIGINT, None)
+        loop.add_signal_handler(signal.SIGTERM, self._drain)
         try:
             yield
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+
+    def _drain(self) -> None:
+        if self._readiness.draining:  # a second SIGTERM: stop now
+            self.handle_exit(signal.SIGTERM, None)
+            return
+        self._readiness.draining = True
+        server_log.info("draining", extra={"seconds": self._drain_seconds})
+        asyncio.get_running_loop().call_later(
+            self._drain_seconds, self.handle_exit, signal.SIGTERM, None
+        )
 
 
 def protocol_class(app: App, guard: Guard, *, hot: bool) -> type[HttpToolsProtocol]:

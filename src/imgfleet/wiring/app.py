@@ -10,6 +10,8 @@ from imgfleet.http.server import ServerConfig
 from imgfleet.settings import Settings
 from imgfleet.wiring.dependencies import Dependencies
 
+READINESS_PROBE = "ready"  # a key the blob store is asked about: whether it answers
+
 
 def build_app(deps: Dependencies) -> App:
     """The ASGI application: the image route, operations and the JSON API."""
@@ -31,7 +33,12 @@ def build_app(deps: Dependencies) -> App:
         internal_router(deps.assets, s.region.secret),
         regions_router(s.region.name, deps.links.replicators, deps.links.pull, deps.links.peers),
     ]
-    return create_app(deps.delivery, deps.metrics, config, routers)
+    checks = {
+        "metadata store": deps.assets.store.last_position,
+        "blob store": lambda: deps.assets.blobs.has(READINESS_PROBE),
+        "event bus": deps.relay.bus.check,
+    }
+    return create_app(deps.delivery, deps.metrics, config, routers, checks)
 
 
 def server_config(
@@ -46,4 +53,5 @@ def server_config(
         max_header_bytes=server.max_header_bytes,
         max_connections=server.max_connections,
         keep_alive_seconds=server.keep_alive_timeout,
+        drain_seconds=server.drain_seconds,
     )

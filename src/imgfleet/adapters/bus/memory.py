@@ -61,6 +61,10 @@ class InProcessEventBus:
     async def applied_by(self, sequence: int) -> frozenset[str]:
         return frozenset()  # in one process: no peer region reads it
 
+    async def check(self) -> None:
+        if self._closed:
+            raise StorageUnavailable("event bus: closed")
+
     def subscribe(self) -> Subscription:
         """Events published from now on, in publish order. Registered at once (not at the
         first read), so nothing published between this call and the first read is missed."""

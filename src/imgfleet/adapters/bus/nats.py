@@ -135,6 +135,15 @@ class NatsEventBus:
             and (info.ack_floor.stream_seq or 0) >= sequence
         )
 
+    async def check(self) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._jetstream()
+        except (nats.errors.Error, OSError, TimeoutError) as error:
+            raise StorageUnavailable(f"event bus: {type(error).__name__}") from error
+        if self._client is None or not self._client.is_connected:
+            raise StorageUnavailable("event bus: not connected")
+
     async def aclose(self) -> None:
         """Send what is buffered and close; a connection that is away is just closed."""
         self._closed = True
