@@ -179,19 +179,29 @@ class Cluster:
             self.cut_off.pop(region, None)
         self._apply_cuts()
 
-    def kill(self, region: str, nats: bool = False) -> None:
+    def kill(self, region: str, *, serve: bool = True, nats: bool = False) -> None:
         """SIGKILL a region's imgfleet serve (a crash), and its nats-server if `nats`."""
         self._check(region)
-        for name in (region, f"{region}-nats") if nats else (region,):
+        names = [name for name, on in ((region, serve), (f"{region}-nats", nats)) if on]
+        for name in names:
             process = self.processes[name]
             process.kill()
             process.wait(10)
 
+    def terminate(self, region: str) -> None:
+        """SIGTERM a region's imgfleet serve: a planned stop, which drains first."""
+        self._check(region)
+        self.processes[region].terminate()
+
     async def restart(self, region: str) -> None:
-        """Start a region's imgfleet serve again (after `kill`), and wait until it is ready."""
+        """Start again whatever of a region has stopped (its nats-server, its imgfleet
+        serve), and wait until every region is ready."""
         self._check(region)
         plan = next(r for r in self.plan.regions if r.name == region)
-        self.processes[region] = self._serve(plan)
+        if self.processes[f"{region}-nats"].poll() is not None:
+            self.processes[f"{region}-nats"] = self._nats(plan)
+        if self.processes[region].poll() is not None:
+            self.processes[region] = self._serve(plan)
         await self._wait_ready()
 
     async def stop(self) -> None:

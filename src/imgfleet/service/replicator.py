@@ -88,6 +88,18 @@ class Replicator:
         self.config = config
         self.state = PeerState()
         self._pulls = asyncio.Semaphore(config.pulls)
+        self._applying: asyncio.Future[None] | None = None
+
+    async def settle(self, seconds: float = 10.0) -> None:
+        """After `run` was cancelled: let the batch being applied finish (within `seconds`,
+        else cancel it: its events come again), before the stores close."""
+        applying = self._applying
+        if applying is None or applying.done():
+            return
+        done, _ = await asyncio.wait([applying], timeout=seconds)
+        if not done:
+            applying.cancel()
+            await asyncio.gather(applying, return_exceptions=True)
 
     async def run(self) -> None:
         backoff = self.config.backoff
@@ -100,7 +112,10 @@ class Replicator:
                     deliveries = await self.feed.fetch(1, self.config.wait)
                 busy = bool(deliveries)
                 self.state.connected = True
-                await self.handle(deliveries)
+                # Shielded: a stop cancels the wait, never an apply in the middle of its
+                # transaction; `settle` then lets the batch finish.
+                self._applying = asyncio.ensure_future(self.handle(deliveries))
+                await asyncio.shield(self._applying)
                 if self.clock.monotonic() - self.state.counted_at >= COUNT_EVERY:
                     self.state.pending_events = await self.feed.pending()
                     self.state.counted_at = self.clock.monotonic()

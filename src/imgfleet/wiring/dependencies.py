@@ -225,6 +225,8 @@ async def open_dependencies(
                 for replicator in deps.links.replicators
             ),
         ]
+        for replicator in deps.links.replicators:  # after the cancel (the stack is LIFO)
+            stack.push_async_callback(replicator.settle)
         stack.push_async_callback(_cancel, tasks)
         yield deps
 
