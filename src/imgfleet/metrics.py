@@ -28,6 +28,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.utils import floatToGoString
 
 from imgfleet.core.options import ImageFormat
+from imgfleet.service.pull_through import PullCounts
 from imgfleet.service.replicator import PeerState
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -147,15 +148,18 @@ class ReplicationStats:
 
     def __init__(self) -> None:
         self._peers: Callable[[], Iterable[tuple[str, PeerState]]] = tuple
-        self._pulls: Callable[[], Mapping[str, int]] = dict
+        self._pulls: Callable[[], PullCounts] = PullCounts
+        self._breakers: Callable[[], Mapping[str, str]] = dict
 
     def watch(
         self,
         peers: Callable[[], Iterable[tuple[str, PeerState]]],
-        pulls: Callable[[], Mapping[str, int]],
+        pulls: Callable[[], PullCounts],
+        breakers: Callable[[], Mapping[str, str]],
     ) -> None:
         self._peers = peers
         self._pulls = pulls
+        self._breakers = breakers
 
     def collect(self) -> Iterator[Metric]:
         labels = ["peer"]
@@ -195,14 +199,46 @@ class ReplicationStats:
         yield from families.values()
         yield events
         yield pulled
-        through = CounterMetricFamily(
-            "imgfleet_pull_throughs",
-            "Assets this region lacked when asked for, pulled from a peer",
+        retries = CounterMetricFamily(
+            "imgfleet_replication_retries",
+            "Fetches from the peer's stream that failed and were tried again after a wait",
             labels=labels,
         )
-        for peer, count in self._pulls().items():
-            through.add_metric([peer], count)
-        yield through
+        for peer, state in self._peers():
+            retries.add_metric([peer], state.retries)
+        yield retries
+        counts = self._pulls()
+        for name, by_peer, text in (
+            (
+                "pull_throughs",
+                counts.pulled,
+                "Assets this region lacked when asked for, pulled from a peer",
+            ),
+            (
+                "pull_through_hedged",
+                counts.hedged,
+                "Pull-through asks sent to the peer while a nearer one had not answered",
+            ),
+            (
+                "pull_through_failovers",
+                counts.failovers,
+                "Pull-throughs the peer answered in "
+                "place of the nearest (failed, slow, or lacking the asset)",
+            ),
+        ):
+            family = CounterMetricFamily(f"imgfleet_{name}", text, labels=labels)
+            for peer, count in by_peer.items():
+                family.add_metric([peer], count)
+            yield family
+        breaker = GaugeMetricFamily(
+            "imgfleet_peer_breaker",
+            "The peer's circuit breaker, as of its last call: 1 for its state",
+            labels=["peer", "state"],
+        )
+        for peer, current in self._breakers().items():
+            for each in ("closed", "opened", "half-opened"):
+                breaker.add_metric([peer, each], int(current == each))
+        yield breaker
 
 
 class Metrics:

@@ -295,8 +295,8 @@ class Peers(Protocol):
         """The peer's record of an asset, tombstone or not; None if it has none."""
         ...
 
-    async def breakers(self) -> dict[str, str]:
-        """Each peer's circuit breaker: closed, opened or half-opened."""
+    def breakers(self) -> dict[str, str]:
+        """Each peer's circuit breaker as of its last call: closed, opened or half-opened."""
         ...
 
     async def aclose(self) -> None: ...

@@ -145,7 +145,10 @@ def test_uploads_deletes_and_keys_replicate_between_two_regions(tmp_path: Path) 
         assert peer["watermark"].endswith("-us") and 0 <= peer["lag_seconds"] < REPLICATED_WITHIN
         metrics = httpx.get(f"{bases['eu']}/metrics", timeout=5).text
         assert 'imgfleet_replication_events_total{outcome="applied",peer="us"}' in metrics
+        assert 'imgfleet_peer_breaker{peer="us",state="closed"} 1.0' in metrics
+        assert 'imgfleet_replication_retries_total{peer="us"}' in metrics
         assert peer["breaker"] == "closed"
+        assert {"retries", "hedged", "failovers"} <= set(peer)
 
         # Deleted in one, refused by the other.
         until_blocking(

@@ -242,7 +242,7 @@ async def test_a_rendition_asked_for_elsewhere_right_after_its_upload_is_never_a
     record_property("served by pull-through", f"{pulled_through} of {READS_RIGHT_AFTER}")
     print(
         f"{READS_RIGHT_AFTER} reads right after the upload, in another region: all 200, "
-        f"{pulled_through} by pull-through, the rest replicated in time"
+        f"{pulled_through} by pull-through, the rest by replication (waited for, with the clock)"
     )
 
 

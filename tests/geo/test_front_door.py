@@ -206,6 +206,51 @@ def replicated(cluster: Cluster, region: str, asset_id: str) -> bool:
     return found is not None
 
 
+async def test_the_door_and_pull_through_go_around_a_slow_region(
+    door: FrontDoor, record_property: Callable[[str, object], None]
+) -> None:
+    path = rendition(await door.upload("us", "all", 380))
+    door.cluster.slow("us", 2.0)  # every link to and from us: 1 s each way
+    began = time.monotonic()
+    watching = asyncio.create_task(door.seen("us", "DOWN", began))
+    times: list[float] = []
+    served: list[str] = []
+    while time.monotonic() - began < 6.0:
+        start = time.monotonic()
+        answer = await door.get(path, "us")
+        times.append(time.monotonic() - start)
+        served.append(answer.headers["imgfleet-region"])
+        assert answer.status_code == 200
+    detected = await watching
+    p50, p99 = quantile(times, 0.5), quantile(times, 0.99)
+    record_property("slow region: marked down s, GET p50/p99/max s", (detected, p50, p99))
+    print(
+        f"us slowed to 2 s RTT: {len(times)} GETs of its clients through the door, none "
+        f"failed, {served.count('us')} served by us; marked down in {detected:.2f} s; "
+        f"p50 {p50:.3f} s, p99 {p99:.3f} s, max {max(times):.3f} s"
+    )
+    assert served[-1] != "us"
+
+    # Pull-through: eu lacks a fresh upload of ap's; its nearest peer (us) is slow, so eu
+    # asks ap after the hedge delay instead of waiting.
+    eu = door.direct["eu"]
+    fresh = await door.direct["ap"].post(
+        "/v1/assets", content=imagegen.jpeg(390, 240), headers={"content-type": "image/jpeg"}
+    )
+    start = time.monotonic()
+    assert (await eu.get(f"/v1/assets/{fresh.json()['id']}")).status_code == 200
+    took = time.monotonic() - start
+    peers = {p["name"]: p for p in (await eu.get("/v1/regions")).json()["peers"]}
+    print(f"pull-through around the slow peer took {took:.3f} s; {peers['ap']['hedged']} hedged")
+    assert took < 1.0  # a wait for us would take 2 s
+    assert peers["ap"]["hedged"] >= 1 and peers["ap"]["failovers"] >= 1
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 async def test_a_planned_drain_fails_no_request(door: FrontDoor) -> None:
     path = rendition(await door.upload("us", "all", 370))
     stop = asyncio.Event()

@@ -57,8 +57,11 @@ def test_geo_up_runs_regions_that_replicate_and_can_be_cut_off(cluster: Path) ->
     assert geo(cluster, "url", "us").strip() == us["url"]
     door = state["front_door"]
     assert f"front door (HAProxy): {door['url']}" in printed
-    assert door["sees"] == {"eu": {"eu": "UP", "us": "UP"}, "us": {"us": "UP", "eu": "UP"}}
-    assert "clients of us: us UP, eu UP" in geo(cluster, "status")
+    assert {c: {r: v["status"] for r, v in s.items()} for c, s in door["sees"].items()} == {
+        "eu": {"eu": "UP", "us": "UP"},
+        "us": {"us": "UP", "eu": "UP"},
+    }
+    assert "clients of us: us UP (0/0), eu UP (0/0)" in geo(cluster, "status")
     served = httpx.get(door["url"] + "/v1/regions", headers={"imgfleet-client-region": "us"})
     assert served.headers["imgfleet-region"] == "us"
 

@@ -57,15 +57,18 @@ def test_haproxy_accepts_the_configuration(tmp_path: Path) -> None:
 
 def test_the_statistics_say_each_region_s_state_per_client_region() -> None:
     stat = (
-        "# pxname,svname,qcur,status,\n"
-        "door,FRONTEND,,OPEN,\n"
-        "near-eu,eu,0,UP,\n"
-        "near-eu,us,0,DOWN,\n"
-        "near-eu,BACKEND,0,UP,\n"
-        "near-us,us,0,DOWN,\n"
-        "near-us,eu,0,UP 1/2,\n"
+        "# pxname,svname,qcur,status,wretr,wredis,chkdown,\n"
+        "door,FRONTEND,,OPEN,,,,\n"
+        "near-eu,eu,0,UP,0,0,0,\n"
+        "near-eu,us,0,DOWN,2,5,1,\n"
+        "near-eu,BACKEND,0,UP,2,5,1,\n"
+        "near-us,us,0,DOWN,,,,\n"
     )
+    up = {"status": "UP", "redispatched": "0", "retries": "0", "downs": "0"}
     assert servers_seen(stat) == {
-        "eu": {"eu": "UP", "us": "DOWN"},
-        "us": {"us": "DOWN", "eu": "UP 1/2"},
+        "eu": {
+            "eu": up,
+            "us": {"status": "DOWN", "redispatched": "5", "retries": "2", "downs": "1"},
+        },
+        "us": {"us": {"status": "DOWN", "redispatched": "0", "retries": "0", "downs": "0"}},
     }

@@ -45,6 +45,7 @@ class HttpPeers:
         self._breakers = AsyncCircuitBreakerFactory(
             default_threshold=BREAKER_FAILURES, default_ttl=BREAKER_SECONDS
         )
+        self._states = dict.fromkeys(self._urls, "closed")  # as of each peer's last call
 
     async def original(self, peer: str, sha256: str) -> bytes | None:
         answer = await self._get(peer, f"/originals/{sha256}")
@@ -59,19 +60,17 @@ class HttpPeers:
         except ValueError as error:
             raise StorageUnavailable(f"peer {peer}: not an asset record: {error}") from None
 
-    async def breakers(self) -> dict[str, str]:
-        """Each peer's circuit: closed, opened or half-opened."""
-        return {
-            peer: str((await self._breakers.get_breaker(peer)).context.state) for peer in self._urls
-        }
+    def breakers(self) -> dict[str, str]:
+        return dict(self._states)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
     async def _get(self, peer: str, path: str) -> httpx.Response | None:
         """The peer's answer; None for a 404; `StorageUnavailable` for anything but 200."""
+        breaker = await self._breakers.get_breaker(peer)
         try:
-            async with await self._breakers.get_breaker(peer):
+            async with breaker:
                 try:
                     answer = await self._client.get(self._urls[peer] + path)
                 except httpx.HTTPError as error:
@@ -80,4 +79,6 @@ class HttpPeers:
                     raise StorageUnavailable(f"peer {peer}: answered {answer.status_code}")
         except OpenedState:
             raise StorageUnavailable(f"peer {peer}: circuit open after failures") from None
+        finally:
+            self._states[peer] = str(breaker.context.state)
         return None if answer.status_code == 404 else answer

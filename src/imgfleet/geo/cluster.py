@@ -48,6 +48,7 @@ NAMES = ("eu", "us", "ap", "sa", "af", "oc", "me", "ca")  # then r9, r10, ...
 PLAN = "plan.json"
 STATE = "state.json"
 READY_SECONDS = 60.0
+DOOR = "door"  # the front door's end of its links
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +117,14 @@ class Plan:
     def url(self, region: RegionPlan) -> str:
         return f"http://127.0.0.1:{region.http_port}"
 
-    def door(self) -> Door | None:
+    def door(self, servers: dict[str, str]) -> Door | None:
+        """The front door, reaching each region at `servers` (name → host:port)."""
         if self.door_port is None:
             return None
         return Door(
             self.door_port,
             [region.name for region in self.regions],
-            {region.name: f"127.0.0.1:{region.http_port}" for region in self.regions},
+            servers,
             {(a.name, b.name): self.rtt for a in self.regions for b in self.regions},
         )
 
@@ -159,10 +161,29 @@ class Cluster:
         for region in self.plan.regions:
             self.processes[region.name] = self._serve(region)
         await self._wait_ready()
-        door = self.plan.door()
+        door = self.plan.door(await self._door_links())
         if door is not None:
             self.processes["front-door"] = self._front_door(door)
             await self._wait_for_door(door)
+
+    async def _door_links(self) -> dict[str, str]:
+        """A link from the front door to each region, without delay: the door stands near
+        every client, and `slow` can still slow its path to a region."""
+        servers = {}
+        for region in self.plan.regions:
+            link = Link(f"door->{region.name}", ("127.0.0.1", region.http_port), LinkConfig(0.0))
+            await link.start()
+            self.links[(DOOR, region.name, "http")] = link
+            servers[region.name] = f"127.0.0.1:{link.port}"
+        return servers
+
+    def slow(self, region: str, rtt: float | None) -> None:
+        """Every link to and from `region` (the front door's too) delayed to `rtt` seconds
+        round trip; None: back to the plan's."""
+        self._check(region)
+        for (a, b, _), link in self.links.items():
+            if region in (a, b):
+                link.set_rtt(rtt if rtt is not None else 0.0 if a == DOOR else self.plan.rtt)
 
     def cut(self, region: str, kinds: frozenset[str] = frozenset({"http", "nats"})) -> None:
         """Cut every link to and from `region` (or only its NATS or HTTP ones)."""
@@ -237,7 +258,7 @@ class Cluster:
             "backends": "embedded" if self.services is None else "services",
             "front_door": None
             if self.plan.door_port is None
-            else {"url": f"http://127.0.0.1:{self.plan.door_port}", "sees": self.door_view()},
+            else {"url": f"http://127.0.0.1:{self.plan.door_port}", "sees": self.door_counts()},
             "supervisor": os.getpid(),
         }
 
@@ -246,8 +267,10 @@ class Cluster:
         return self.environment(next(r for r in self.plan.regions if r.name == region))
 
     def _apply_cuts(self) -> None:
+        """A cut region's clients still reach it (the front door's links stay)."""
         for (a, b, kind), link in self.links.items():
-            link.set_cut(kind in self.cut_off.get(a, ()) or kind in self.cut_off.get(b, ()))
+            cut = kind in self.cut_off.get(a, ()) or kind in self.cut_off.get(b, ())
+            link.set_cut(cut and a != DOOR)
 
     def _check(self, region: str) -> None:
         if region not in {r.name for r in self.plan.regions}:
@@ -302,6 +325,13 @@ class Cluster:
 
     def door_view(self) -> dict[str, dict[str, str]]:
         """What the front door sees: per client region, each region's state."""
+        return {
+            client: {region: seen["status"] for region, seen in regions.items()}
+            for client, regions in self.door_counts().items()
+        }
+
+    def door_counts(self) -> dict[str, dict[str, dict[str, str]]]:
+        """Per client region, each region's state and the door's counts (`servers_seen`)."""
         if "front-door" not in self.processes:
             return {}
         try:

@@ -174,9 +174,15 @@ def table(state: dict[str, Any]) -> str:
     lines.append(f"backlog: {state['backlog']} events not yet applied, over all pairs")
     door = state.get("front_door")
     if door:
-        lines.append(f"front door {door['url']}, per client region (nearest first):")
+        lines.append(
+            f"front door {door['url']}, per client region, nearest first (requests re-sent "
+            "elsewhere / times marked down):"
+        )
         for client, regions in door["sees"].items():
-            seen = ", ".join(f"{region} {status}" for region, status in regions.items())
+            seen = ", ".join(
+                f"{region} {s['status']} ({s['redispatched']}/{s['downs']})"
+                for region, s in regions.items()
+            )
             lines.append(f"  clients of {client}: {seen}")
     return "\n".join(lines)
 

@@ -109,11 +109,18 @@ def haproxy() -> Path:
     return Path(found)
 
 
-def servers_seen(stat_csv: str) -> dict[str, dict[str, str]]:
-    """From `show stat`: each client region's backend → each region's state (UP, DOWN, …)."""
-    seen: dict[str, dict[str, str]] = {}
+def servers_seen(stat_csv: str) -> dict[str, dict[str, dict[str, str]]]:
+    """From `show stat`: each client region's backend → each region's state (UP, DOWN, …)
+    and counts: requests re-sent to another region (`redispatched`), retries, and how often
+    the door marked it down (`downs`)."""
+    seen: dict[str, dict[str, dict[str, str]]] = {}
     for row in csv.DictReader(io.StringIO(stat_csv.lstrip("# "))):
         backend, server = row.get("pxname", ""), row.get("svname", "")
         if backend.startswith("near-") and server not in ("FRONTEND", "BACKEND"):
-            seen.setdefault(backend.removeprefix("near-"), {})[server] = row.get("status", "")
+            seen.setdefault(backend.removeprefix("near-"), {})[server] = {
+                "status": row.get("status", ""),
+                "redispatched": row.get("wredis", "") or "0",
+                "retries": row.get("wretr", "") or "0",
+                "downs": row.get("chkdown", "") or "0",
+            }
     return seen

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,9 @@ class Link:
         if cut:
             for writer in list(self._writers):
                 _reset(writer)
+
+    def set_rtt(self, rtt: float) -> None:
+        self.config = replace(self.config, rtt=rtt)
 
     async def aclose(self) -> None:
         if self._server is not None:
@@ -97,9 +100,9 @@ class Link:
                     end.close()
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """One direction: what is read at t is written at t + rtt / 2, in order."""
+        """One direction: what is read at t is written at t + rtt / 2, in order (the rtt as
+        it is when the bytes are read: `set_rtt` slows or speeds open connections too)."""
         loop = asyncio.get_running_loop()
-        delay = self.config.rtt / 2
         queue: deque[tuple[float, bytes]] = deque()
         arrived = asyncio.Event()
         done = False
@@ -126,7 +129,7 @@ class Link:
         sender = asyncio.create_task(send())
         try:
             while data := await reader.read(CHUNK):
-                queue.append((loop.time() + delay, data))
+                queue.append((loop.time() + self.config.rtt / 2, data))
                 arrived.set()
             done = True
             arrived.set()

@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from imgfleet.ports import Peers
-from imgfleet.service.pull_through import PullThrough
+from imgfleet.service.pull_through import PullCounts, PullThrough
 from imgfleet.service.replicator import Replicator
 
 
@@ -31,7 +31,13 @@ class PeerBody(BaseModel):
     held_back: int = Field(description="Events handed back to come again later")
     pulled: int = Field(description="Originals pulled from the peer by replication")
     pulled_bytes: int
+    retries: int = Field(description="Fetches from the peer's stream that failed and were retried")
     pulled_through: int = Field(description="Assets asked for here and pulled from the peer")
+    hedged: int = Field(description="Pull-through asks sent while a nearer peer was silent")
+    failovers: int = Field(
+        description="Pull-throughs the peer answered in place of the nearest (failed, slow, "
+        "or lacking the asset)"
+    )
     breaker: str | None = Field(description="The peer's circuit: closed, opened, half-opened")
 
 
@@ -52,18 +58,18 @@ def regions_router(
     @router.get("", response_model=RegionsBody)
     async def regions() -> RegionsBody:
         """This region, and its replication from each peer."""
-        breakers = {} if peers is None else await peers.breakers()
-        pulled = {} if pull is None else pull.counts.pulled
+        breakers = {} if peers is None else peers.breakers()
+        counts = PullCounts() if pull is None else pull.counts
         return RegionsBody(
             region=region,
-            peers=[_peer(r, pulled.get(r.peer, 0), breakers.get(r.peer)) for r in replicators],
+            peers=[_peer(r, counts, breakers.get(r.peer)) for r in replicators],
             pull_through_misses=0 if pull is None else pull.counts.missed,
         )
 
     return router
 
 
-def _peer(replicator: Replicator, pulled_through: int, breaker: str | None) -> PeerBody:
+def _peer(replicator: Replicator, counts: PullCounts, breaker: str | None) -> PeerBody:
     state = replicator.state
     lags = sorted(state.lags)
     p50 = p99 = None
@@ -86,6 +92,9 @@ def _peer(replicator: Replicator, pulled_through: int, breaker: str | None) -> P
         held_back=state.held_back,
         pulled=state.pulled,
         pulled_bytes=state.pulled_bytes,
-        pulled_through=pulled_through,
+        retries=state.retries,
+        pulled_through=counts.pulled.get(replicator.peer, 0),
+        hedged=counts.hedged.get(replicator.peer, 0),
+        failovers=counts.failovers.get(replicator.peer, 0),
         breaker=breaker,
     )

@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 class PullCounts:
     pulled: dict[str, int] = field(default_factory=dict)  # assets pulled, by peer
     missed: int = 0  # asked, and no peer held it
+    # By peer: asked while a nearer one had not answered yet (a hedge), and answered in
+    # place of the nearest (which failed, was slow or lacked it).
+    hedged: dict[str, int] = field(default_factory=dict)
+    failovers: dict[str, int] = field(default_factory=dict)
 
 
 class PullThrough:
@@ -74,7 +78,7 @@ class PullThrough:
         kind = EventType.STORED if asset.live else EventType.DELETED
         event = AssetEvent(new_id(int(self.clock.time() * 1000), self.entropy(10)), kind, asset)
         await self.store.apply(event)
-        self.counts.pulled[peer] = self.counts.pulled.get(peer, 0) + 1
+        _count(self.counts.pulled, peer)
         return await self.store.asset(asset.id)
 
     async def _ask(self, asset_id: str) -> tuple[str, Asset] | None:
@@ -84,6 +88,8 @@ class PullThrough:
             while waiting or asking:
                 if waiting:
                     peer = waiting.pop(0)
+                    if asking:
+                        _count(self.counts.hedged, peer)
                     asking[asyncio.create_task(self._record(peer, asset_id))] = peer
                 done, _ = await asyncio.wait(
                     asking,
@@ -94,6 +100,8 @@ class PullThrough:
                     peer = asking.pop(task)
                     asset = task.result()
                     if asset is not None:
+                        if peer != self.peers[0]:
+                            _count(self.counts.failovers, peer)
                         return peer, asset
             return None
         finally:
@@ -106,3 +114,7 @@ class PullThrough:
         except StorageUnavailable as error:
             log.info("pull-through of asset %s: %s", asset_id, error)
             return None
+
+
+def _count(counts: dict[str, int], peer: str) -> None:
+    counts[peer] = counts.get(peer, 0) + 1

@@ -58,6 +58,7 @@ class PeerState:
     pulled: int = 0  # originals pulled
     pulled_bytes: int = 0
     held_back: int = 0  # events handed back to come again (original not to be had, skew)
+    retries: int = 0  # fetches from the peer's stream that failed, tried again after a wait
     watermark: Hlc | None = None  # clock of the newest event applied
     lag_seconds: float = 0.0  # of the last event applied: its clock to its apply
     connected: bool = False
@@ -125,6 +126,7 @@ class Replicator:
                     log.warning("replication from %s stopped: %s", self.peer, error)
                 self.state.connected = False
                 self.state.pending_events = None
+                self.state.retries += 1
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
                 backoff = min(backoff * 2, self.config.max_backoff)
 

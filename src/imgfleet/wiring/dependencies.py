@@ -28,7 +28,7 @@ from imgfleet.service.change_feed import ChangeFeed
 from imgfleet.service.collector import Collector
 from imgfleet.service.delivery import DeliveryService
 from imgfleet.service.outbox_relay import OutboxRelay
-from imgfleet.service.pull_through import PullThrough
+from imgfleet.service.pull_through import PullCounts, PullThrough
 from imgfleet.service.render_job import RenderJob, RenderResult
 from imgfleet.service.replicator import Replicator
 from imgfleet.service.worker_processes import ProcessWorkers
@@ -193,7 +193,8 @@ async def open_dependencies(
         storage = settings.storage
         metrics.replication.watch(
             lambda: [(r.peer, r.state) for r in links.replicators],
-            lambda: {} if links.pull is None else links.pull.counts.pulled,
+            lambda: PullCounts() if links.pull is None else links.pull.counts,
+            lambda: {} if links.peers is None else links.peers.breakers(),
         )
         deps = Dependencies(
             settings,
