@@ -43,8 +43,6 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python bench/uploads.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imgfleet.geo.seaweedfs import SeaweedFs, SeaweedFsServer, weed_binary
-
 from bench import revision
 from bench.corpus import CORPUS_DIR, IMAGES_PER_SIZE, MEDIUM, generate
 from bench.prometheus import scrape, total
@@ -52,6 +50,7 @@ from bench.rss import tree_cpu_seconds
 from bench.server import HOST, Server, get
 from bench.wrk import WrkResult, run_uploads, run_wrk, write_paths, wrk_binary
 from imgfleet.cli import load_settings, signed_path
+from imgfleet.geo.seaweedfs import SeaweedFs, SeaweedFsServer, weed_binary
 
 RUN_DIR = CORPUS_DIR / "run-uploads"  # data folders, logs, URL lists; ignored by git
 SCENARIOS = ("fs", "s3", "asset-vs-local", "stored")

@@ -25,6 +25,7 @@ PUBLIC = (
     "imgfleet.core.render_memory",
     "imgfleet.geo.cluster",
     "imgfleet.geo.seaweedfs",
+    "imgfleet.geo.front_door",
 )
 
 
