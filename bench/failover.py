@@ -18,7 +18,6 @@ import datetime
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,9 +27,7 @@ if __package__ in (None, ""):  # run as `python bench/failover.py`
 import httpx
 
 from bench import revision
-from bench.corpus import CORPUS_DIR, MEDIUM, generate
-from bench.regions import distinct_jpeg, verdict
-from imgfleet.geo.cluster import Cluster, Plan
+from bench.regions import bench_key, distinct_jpeg, medium_jpeg, three_regions, verdict
 from imgfleet.geo.front_door import CLIENT_HEADER
 
 DETECTION = 3.0  # seconds, the target
@@ -56,23 +53,11 @@ class Phases:
 
 
 async def run(args: argparse.Namespace) -> str:
-    generate(("M",), formats=("jpeg",), edge=None)
-    source = (CORPUS_DIR / f"{MEDIUM.name}1.jpg").read_bytes()
-    folder = Path(tempfile.mkdtemp(prefix="imgfleet-bench-failover-"))
-    os.environ["IMGFLEET_RENDER__ISOLATION"] = "threads"
-    cluster = Cluster(Plan.new(folder, 3, args.rtt, None))
-    await cluster.start()
+    source = medium_jpeg()
+    cluster = await three_regions(args.rtt, front_door=True)
     phases = Phases()
     try:
-        env = {**os.environ, **cluster.environment_of("eu")}
-        creating = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "imgfleet.cli", "keys", "create", "--tenant", "bench"),
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        token = (await creating.communicate())[0].decode().strip()
-        await asyncio.sleep(3)  # the key reaches every region
+        token = await bench_key(cluster)
         door = f"http://127.0.0.1:{cluster.plan.door_port}"
         headers = {"authorization": f"Bearer {token}", CLIENT_HEADER: "us"}
         limits = httpx.Limits(max_connections=CLIENTS * 2)

@@ -85,23 +85,40 @@ async def watch(
         await asyncio.sleep(0.01)
 
 
-async def run(args: argparse.Namespace) -> str:
+def medium_jpeg() -> bytes:
+    """The benchmark's ~2 MP original (the M corpus' first JPEG)."""
     generate(("M",), formats=("jpeg",), edge=None)
-    source = (CORPUS_DIR / f"{MEDIUM.name}1.jpg").read_bytes()
-    folder = Path(tempfile.mkdtemp(prefix="imgfleet-bench-regions-"))
+    return (CORPUS_DIR / f"{MEDIUM.name}1.jpg").read_bytes()
+
+
+async def three_regions(rtt: float, *, front_door: bool) -> Cluster:
+    """Three regions in a temporary folder, started, their renders in threads."""
+    folder = Path(tempfile.mkdtemp(prefix="imgfleet-bench-geo-"))
     os.environ["IMGFLEET_RENDER__ISOLATION"] = "threads"
-    cluster = Cluster(Plan.new(folder, 3, args.rtt, None, front_door=False))
+    cluster = Cluster(Plan.new(folder, 3, rtt, None, front_door=front_door))
     await cluster.start()
+    return cluster
+
+
+async def bench_key(cluster: Cluster) -> str:
+    """An API key made in eu, once it has reached every region."""
+    env = {**os.environ, **cluster.environment_of("eu")}
+    creating = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "imgfleet.cli", "keys", "create", "--tenant", "bench"),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    token = (await creating.communicate())[0].decode().strip()
+    await asyncio.sleep(3)  # the key reaches every region
+    return token
+
+
+async def run(args: argparse.Namespace) -> str:
+    source = medium_jpeg()
+    cluster = await three_regions(args.rtt, front_door=False)
     try:
-        env = {**os.environ, **cluster.environment_of("eu")}
-        creating = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "imgfleet.cli", "keys", "create", "--tenant", "bench"),
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        token = (await creating.communicate())[0].decode().strip()
-        await asyncio.sleep(3)  # the key reaches every region
+        token = await bench_key(cluster)
         urls = [cluster.plan.url(r) for r in cluster.plan.regions]
         names = [r.name for r in cluster.plan.regions]
         stores = Stores(cluster)

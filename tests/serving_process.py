@@ -49,10 +49,10 @@ class Serving:
                 return str(record["url"])
         return None
 
-    def ready(self, base: str) -> bool:
+    def ready(self, base: str, probe: str = "/ready") -> bool:
         self.running()
         try:
-            return httpx.get(base + "/ready", timeout=1).status_code == 200
+            return httpx.get(base + probe, timeout=1).status_code == 200
         except httpx.TransportError:
             return False
 
@@ -66,11 +66,12 @@ class Serving:
 
 @contextmanager
 def serve_process(
-    env: Mapping[str, str], seconds: float = 30, port: int = 0
+    env: Mapping[str, str], seconds: float = 30, port: int = 0, probe: str = "/ready"
 ) -> Iterator[tuple[str, Serving]]:
-    """`imgfleet serve --port 0` with `env`, once it answers /ready: its URL and the process.
-    Killed at the end if it still runs. A `port` chosen beforehand is for regions that must
-    name each other before either starts."""
+    """`imgfleet serve --port 0` with `env`, once it answers `probe` (`/health` for a node
+    that is up but not ready, a backend missing): its URL and the process. Killed at the end
+    if it still runs. A `port` chosen beforehand is for regions that must name each other
+    before either starts."""
     process = subprocess.Popen(
         [sys.executable, "-m", "imgfleet.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=dict(env),
@@ -86,7 +87,7 @@ def serve_process(
         assert base is not None and base.startswith("http://127.0.0.1:"), base
         assert not base.endswith(":0"), base
         until_blocking(
-            lambda: serving.ready(base), f"imgfleet serve to answer {base}/ready", seconds
+            lambda: serving.ready(base, probe), f"imgfleet serve to answer {base}{probe}", seconds
         )
         yield base, serving
     finally:

@@ -75,7 +75,7 @@ def test_an_event_committed_before_a_crash_is_published_after_the_restart_once(
             return str(answer.json()["id"])
 
         nats_server.stop()
-        with serve_process(env) as (base, serving):
+        with serve_process(env, probe="/health") as (base, serving):  # not ready: no NATS
             first = upload(base, imagegen.jpeg(64, 48))
             serving.process.kill()  # committed; its event could not be published
         nats_server.start()

@@ -117,10 +117,9 @@ class Plan:
     def url(self, region: RegionPlan) -> str:
         return f"http://127.0.0.1:{region.http_port}"
 
-    def door(self, servers: dict[str, str]) -> Door | None:
+    def door(self, servers: dict[str, str]) -> Door:
         """The front door, reaching each region at `servers` (name → host:port)."""
-        if self.door_port is None:
-            return None
+        assert self.door_port is not None, "a plan without a front door"
         return Door(
             self.door_port,
             [region.name for region in self.regions],
@@ -161,8 +160,8 @@ class Cluster:
         for region in self.plan.regions:
             self.processes[region.name] = self._serve(region)
         await self._wait_ready()
-        door = self.plan.door(await self._door_links())
-        if door is not None:
+        if self.plan.door_port is not None:
+            door = self.plan.door(await self._door_links())
             self.processes["front-door"] = self._front_door(door)
             await self._wait_for_door(door)
 

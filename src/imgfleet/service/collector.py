@@ -53,7 +53,6 @@ class Collector:
         self.peers = peers
         self.peer_names = tuple(peer_names)
         self.removed = 0
-        self.forgotten = 0
         self._asking = asyncio.Semaphore(TOMBSTONES_AT_ONCE)
 
     async def forget_tombstones(self) -> int:
@@ -61,9 +60,7 @@ class Collector:
         tombstones = await self.store.tombstones(
             self.clock.time() - self.grace, TOMBSTONES_PER_SWEEP
         )
-        forgotten = sum(await asyncio.gather(*(self._forget(t) for t in tombstones)))
-        self.forgotten += forgotten
-        return forgotten
+        return sum(await asyncio.gather(*(self._forget(t) for t in tombstones)))
 
     async def _forget(self, tombstone: Asset) -> bool:
         origin = tombstone.hlc.region
